@@ -1,0 +1,1 @@
+"""Gateway application: API blueprints, dashboard and deployment bundle."""

@@ -1,0 +1,1 @@
+"""The ``meshploy`` command line."""

@@ -1,0 +1,24 @@
+"""Every table, importable from one place (Alembic's autogenerate compares against these)."""
+
+from meshploy_core.db.base import Base
+from meshploy_core.db.models.accounts import ApiToken, Membership, Organization, Role, User
+from meshploy_core.db.models.audit import AuditEvent, MetricSample
+from meshploy_core.db.models.networking import Domain, Node, Route
+from meshploy_core.db.models.workloads import Deployment, Project, Service
+
+__all__ = [
+    "ApiToken",
+    "AuditEvent",
+    "Base",
+    "Deployment",
+    "Domain",
+    "Membership",
+    "MetricSample",
+    "Node",
+    "Organization",
+    "Project",
+    "Role",
+    "Route",
+    "Service",
+    "User",
+]

@@ -1,0 +1,215 @@
+"""Typed settings read from environment variables and an optional TOML config file.
+
+Precedence: environment variable > config file (``MESHPLOY_CONFIG`` or an explicit path) >
+default. A missing or malformed value raises :class:`ConfigError` whose message is one line
+naming the variable and what is expected. There is no plaintext fallback: without an
+``ENCRYPTION_KEY`` nothing that stores secrets starts.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import ipaddress
+import os
+import re
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from meshploy_core.errors import ConfigError
+
+T = TypeVar("T")
+
+KEY_BYTES = 32
+_DOMAIN_RE = re.compile(
+    r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$"
+)
+_LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+
+def parse_key(name: str, raw: str) -> bytes:
+    """Decode a 32-byte AES key given as 64 hex characters or base64 (standard or URL-safe)."""
+    text = raw.strip()
+    if re.fullmatch(r"[0-9a-fA-F]{64}", text):
+        return bytes.fromhex(text)
+    try:
+        padded = text + "=" * (-len(text) % 4)
+        decoded = base64.b64decode(padded.replace("-", "+").replace("_", "/"), validate=True)
+    except (binascii.Error, ValueError):
+        raise ConfigError(
+            f"{name} must be 32 bytes, base64 or hex; got a value that is neither "
+            f"(generate one with: meshploy admin generate-key)"
+        ) from None
+    if len(decoded) != KEY_BYTES:
+        raise ConfigError(
+            f"{name} must be 32 bytes, base64 or hex; got {len(decoded)} bytes "
+            f"(generate one with: meshploy admin generate-key)"
+        )
+    return decoded
+
+
+def _parse_database_url(name: str, raw: str) -> str:
+    text = raw.strip()
+    if not re.match(r"^postgres(ql)?(\+asyncpg)?://", text):
+        raise ConfigError(
+            f"{name} must be a PostgreSQL URL like postgresql://user:pass@host:5432/dbname; "
+            f"got a value starting with {text.split(':', 1)[0]!r}"
+        )
+    # Normalise to the asyncpg driver SQLAlchemy needs.
+    return re.sub(r"^postgres(ql)?(\+asyncpg)?://", "postgresql+asyncpg://", text)
+
+
+def _parse_domain(name: str, raw: str) -> str:
+    text = raw.strip().lower().rstrip(".")
+    if not _DOMAIN_RE.match(text):
+        raise ConfigError(
+            f"{name} must be a DNS name like meshploy.example.com; got {raw!r}"
+        )
+    return text
+
+
+def _parse_port(name: str, raw: str) -> int:
+    try:
+        port = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a port number 1-65535; got {raw!r}") from None
+    if not 1 <= port <= 65535:
+        raise ConfigError(f"{name} must be a port number 1-65535; got {port}")
+    return port
+
+
+def _parse_bool(name: str, raw: str) -> bool:
+    text = raw.strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{name} must be true or false; got {raw!r}")
+
+
+def _parse_log_level(name: str, raw: str) -> str:
+    text = raw.strip().upper()
+    if text not in _LOG_LEVELS:
+        raise ConfigError(f"{name} must be one of {', '.join(_LOG_LEVELS)}; got {raw!r}")
+    return text
+
+
+def _parse_host(name: str, raw: str) -> str:
+    text = raw.strip()
+    if not text:
+        raise ConfigError(f"{name} must be a host name or IP address; got an empty value")
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        if not _DOMAIN_RE.match(text.lower()):
+            raise ConfigError(
+                f"{name} must be a host name or IP address; got {raw!r}"
+            ) from None
+    return text
+
+
+def _parse_key_list(name: str, raw: str) -> tuple[bytes, ...]:
+    return tuple(parse_key(name, part) for part in raw.split(",") if part.strip())
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything configurable about a Meshploy process. Build with :func:`load_settings`."""
+
+    database_url: str | None = None
+    encryption_key: bytes | None = field(default=None, repr=False)
+    previous_encryption_keys: tuple[bytes, ...] = field(default=(), repr=False)
+    domain: str = "meshploy.localhost"
+    host: str = "127.0.0.1"
+    port: int = 8080
+    log_level: str = "INFO"
+    kubeconfig: str | None = None
+    secure_cookies: bool = True
+    proxy_port: int = 8081
+    proxy_admin_port: int = 9091
+    extra: Mapping[str, Any] = field(default_factory=dict, repr=False)
+
+    def require_database_url(self) -> str:
+        """Return the database URL or stop with the one-line error naming the variable."""
+        if not self.database_url:
+            raise ConfigError(
+                "DATABASE_URL is not set; expected a PostgreSQL URL like "
+                "postgresql://user:pass@host:5432/meshploy (or run `meshploy dev`, which "
+                "starts its own PostgreSQL)"
+            )
+        return self.database_url
+
+    def require_encryption_key(self) -> bytes:
+        """Return the current encryption key; there is no plaintext fallback."""
+        if self.encryption_key is None:
+            raise ConfigError(
+                "ENCRYPTION_KEY is not set; expected 32 bytes, base64 or hex "
+                "(generate one with: meshploy admin generate-key)"
+            )
+        return self.encryption_key
+
+
+@dataclass(frozen=True)
+class _Var:
+    attr: str
+    env: str
+    parse: Callable[[str, str], Any]
+
+
+_VARS: tuple[_Var, ...] = (
+    _Var("database_url", "DATABASE_URL", _parse_database_url),
+    _Var("encryption_key", "ENCRYPTION_KEY", parse_key),
+    _Var("previous_encryption_keys", "ENCRYPTION_KEY_PREVIOUS", _parse_key_list),
+    _Var("domain", "MESHPLOY_DOMAIN", _parse_domain),
+    _Var("host", "MESHPLOY_HOST", _parse_host),
+    _Var("port", "MESHPLOY_PORT", _parse_port),
+    _Var("log_level", "MESHPLOY_LOG_LEVEL", _parse_log_level),
+    _Var("kubeconfig", "KUBECONFIG", lambda _n, v: v.strip() or None),
+    _Var("secure_cookies", "MESHPLOY_SECURE_COOKIES", _parse_bool),
+    _Var("proxy_port", "MESHPLOY_PROXY_PORT", _parse_port),
+    _Var("proxy_admin_port", "MESHPLOY_PROXY_ADMIN_PORT", _parse_port),
+)
+
+
+def _read_config_file(path: Path) -> dict[str, str]:
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"MESHPLOY_CONFIG points to {path}, which does not exist") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"MESHPLOY_CONFIG file {path} is not valid TOML: {exc}") from None
+    known = {v.env for v in _VARS}
+    values: dict[str, str] = {}
+    for key, value in data.items():
+        env_name = key.upper()
+        if env_name not in known:
+            raise ConfigError(
+                f"MESHPLOY_CONFIG file {path} has unknown setting {key!r}; "
+                f"known: {', '.join(sorted(k.lower() for k in known))}"
+            )
+        values[env_name] = value if isinstance(value, str) else str(value).lower()
+    return values
+
+
+def load_settings(
+    environ: Mapping[str, str] | None = None, config_file: str | Path | None = None
+) -> Settings:
+    """Read settings from ``environ`` (default ``os.environ``) and an optional TOML file.
+
+    Keys in the file are the variable names in lower case (``database_url = "..."``).
+    Raises :class:`ConfigError` on the first missing or malformed value.
+    """
+    env = dict(os.environ if environ is None else environ)
+    path = config_file or env.get("MESHPLOY_CONFIG")
+    sources: dict[str, str] = _read_config_file(Path(path)) if path else {}
+    sources.update({k: v for k, v in env.items() if k in {var.env for var in _VARS}})
+    values: dict[str, Any] = {}
+    for var in _VARS:
+        raw = sources.get(var.env)
+        if raw is None or (raw.strip() == "" and var.attr != "kubeconfig"):
+            continue
+        values[var.attr] = var.parse(var.env, raw)
+    return Settings(**values)

@@ -1,0 +1,1 @@
+"""Built-in Meshploy builders plugins (see the README for what ships today)."""

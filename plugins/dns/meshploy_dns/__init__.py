@@ -1,0 +1,1 @@
+"""Built-in Meshploy dns plugins (see the README for what ships today)."""

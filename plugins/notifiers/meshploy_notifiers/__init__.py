@@ -1,0 +1,1 @@
+"""Built-in notifiers. Today: the signed webhook."""

@@ -1,0 +1,1 @@
+"""Built-in Meshploy registries plugins (see the README for what ships today)."""
