@@ -20,7 +20,7 @@ def health_blueprint() -> Blueprint:
     async def readyz() -> tuple[dict[str, str | None], int]:
         from meshploy_core.app import state
 
-        engine = state(current_app).engine  # type: ignore[arg-type]
+        engine = state(current_app).engine
         if engine is None:
             return {"status": "starting", "detail": "database engine not open yet"}, 503
         try:

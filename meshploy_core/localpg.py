@@ -128,9 +128,19 @@ class LocalPostgres:
         self._chown(pwfile, ids)
         try:
             result = self._run(
-                str(self.bin / "initdb"), "-D", str(self.data_dir), "-U", self.user,
-                "--pwfile", str(pwfile), "-A", "scram-sha-256", "-E", "UTF8",
-                "--no-locale", as_ids=ids,
+                str(self.bin / "initdb"),
+                "-D",
+                str(self.data_dir),
+                "-U",
+                self.user,
+                "--pwfile",
+                str(pwfile),
+                "-A",
+                "scram-sha-256",
+                "-E",
+                "UTF8",
+                "--no-locale",
+                as_ids=ids,
             )
         finally:
             pwfile.unlink(missing_ok=True)
@@ -157,8 +167,18 @@ class LocalPostgres:
             opts += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
         log = self.data_dir / "server.log"
         result = self._run(
-            str(self.bin / "pg_ctl"), "-D", str(self.data_dir), "-l", str(log), "-o", opts,
-            "-w", "-t", str(int(timeout)), "start", as_ids=ids,
+            str(self.bin / "pg_ctl"),
+            "-D",
+            str(self.data_dir),
+            "-l",
+            str(log),
+            "-o",
+            opts,
+            "-w",
+            "-t",
+            str(int(timeout)),
+            "start",
+            as_ids=ids,
         )
         if result.returncode != 0:
             tail = log.read_text(errors="replace")[-800:] if log.exists() else result.stderr
@@ -169,9 +189,26 @@ class LocalPostgres:
     def _psql(self, sql: str, database: str = "postgres") -> subprocess.CompletedProcess[str]:
         env = {**os.environ, "PGPASSWORD": self.password}
         return subprocess.run(
-            [str(self.bin / "psql"), "-h", "127.0.0.1", "-p", str(self.port), "-U", self.user,
-             "-d", database, "-v", "ON_ERROR_STOP=1", "-Atc", sql],
-            capture_output=True, text=True, env=env, check=False, timeout=60,
+            [
+                str(self.bin / "psql"),
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(self.port),
+                "-U",
+                self.user,
+                "-d",
+                database,
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-Atc",
+                sql,
+            ],
+            capture_output=True,
+            text=True,
+            env=env,
+            check=False,
+            timeout=60,
         )
 
     def _wait_ready(self, timeout: float) -> None:
@@ -217,7 +254,13 @@ class LocalPostgres:
             return
         ids = _demote()
         result = self._run(
-            str(self.bin / "pg_ctl"), "-D", str(self.data_dir), "-m", mode, "-w", "stop",
+            str(self.bin / "pg_ctl"),
+            "-D",
+            str(self.data_dir),
+            "-m",
+            mode,
+            "-w",
+            "stop",
             as_ids=ids,
         )
         if result.returncode != 0:

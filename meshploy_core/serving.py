@@ -41,4 +41,4 @@ async def serve_until_signalled(
             if result is not None:
                 await result
 
-    await serve(app, hypercorn_config(host, port), shutdown_trigger=stop.wait)  # type: ignore[arg-type]
+    await serve(app, hypercorn_config(host, port), shutdown_trigger=stop.wait)

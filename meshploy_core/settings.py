@@ -65,9 +65,7 @@ def _parse_database_url(name: str, raw: str) -> str:
 def _parse_domain(name: str, raw: str) -> str:
     text = raw.strip().lower().rstrip(".")
     if not _DOMAIN_RE.match(text):
-        raise ConfigError(
-            f"{name} must be a DNS name like meshploy.example.com; got {raw!r}"
-        )
+        raise ConfigError(f"{name} must be a DNS name like meshploy.example.com; got {raw!r}")
     return text
 
 
@@ -105,9 +103,7 @@ def _parse_host(name: str, raw: str) -> str:
         ipaddress.ip_address(text)
     except ValueError:
         if not _DOMAIN_RE.match(text.lower()):
-            raise ConfigError(
-                f"{name} must be a host name or IP address; got {raw!r}"
-            ) from None
+            raise ConfigError(f"{name} must be a host name or IP address; got {raw!r}") from None
     return text
 
 

@@ -39,7 +39,9 @@ def dev(ctx: click.Context, host: str, port: int) -> None:
     try:
         if settings.encryption_key is None:
             key = devenv.dev_encryption_key(root)
-            settings = dataclasses.replace(settings, encryption_key=parse_key("ENCRYPTION_KEY", key))
+            settings = dataclasses.replace(
+                settings, encryption_key=parse_key("ENCRYPTION_KEY", key)
+            )
         if settings.database_url is None:
             click.echo(f"starting PostgreSQL in {root / 'postgres'} ...", err=True)
             pg = LocalPostgres(root / "postgres")

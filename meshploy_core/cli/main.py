@@ -50,8 +50,7 @@ def main(argv: list[str] | None = None) -> None:
     """Console entry point: one-line errors, exit 1 on failure, 2 on usage errors."""
     group, manager = build_cli()
     try:
-        group.main(args=argv, prog_name="meshploy", obj={"plugins": manager},
-                   standalone_mode=True)
+        group.main(args=argv, prog_name="meshploy", obj={"plugins": manager}, standalone_mode=True)
     except MeshployError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(1)

@@ -31,5 +31,7 @@ def list_cmd(ctx: click.Context, as_json: bool) -> None:
     for info in infos:
         click.echo(f"{info.name:<{width}}  {info.source:<12}  {', '.join(info.hooks) or '-'}")
     for failure in manager.failures:
-        click.echo(f"{failure.name:<{width}}  {failure.source:<12}  FAILED ({failure.stage}): "
-                   f"{failure.error}")
+        click.echo(
+            f"{failure.name:<{width}}  {failure.source:<12}  FAILED ({failure.stage}): "
+            f"{failure.error}"
+        )

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
 
 from meshploy_core.crypto import KeyRing
 from meshploy_core.db.types import attach_keyring
@@ -14,7 +19,9 @@ def keyring_from_settings(settings: Settings) -> KeyRing:
     return KeyRing.from_keys(settings.require_encryption_key(), settings.previous_encryption_keys)
 
 
-def create_engine(settings: Settings, *, pool_size: int = 10, require_key: bool = True) -> AsyncEngine:
+def create_engine(
+    settings: Settings, *, pool_size: int = 10, require_key: bool = True
+) -> AsyncEngine:
     """Create the async engine for ``settings`` with the encryption key ring attached.
 
     ``require_key=False`` is only for commands that never touch encrypted columns (migrations).

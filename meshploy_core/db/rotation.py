@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sqlalchemy import Column, Table, and_, column, select, table, text, update
+from sqlalchemy import TableClause, and_, column, select, table, text, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.types import Text
 
@@ -50,10 +50,9 @@ def encrypted_columns() -> list[EncryptedColumn]:
     return found
 
 
-def _raw_table(col: EncryptedColumn) -> Table:
+def _raw_table(col: EncryptedColumn) -> TableClause:
     # Plain TEXT view of the table so values are read and written as stored, not decrypted.
-    tbl: Table = table(col.table, column(col.pk), Column(col.name, Text))
-    return tbl
+    return table(col.table, column(col.pk), column(col.name, Text))
 
 
 async def rotate(

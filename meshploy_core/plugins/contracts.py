@@ -64,9 +64,20 @@ class Notifier(Protocol):
 class NotifierFactory(Protocol):
     """A kind of notifier (``webhook``, ``slack``, ...) registered by a plugin."""
 
-    kind: str
-    description: str
-    config_type: type[Any]
+    @property
+    def kind(self) -> str:
+        """The plugin's kind."""
+        ...
+
+    @property
+    def description(self) -> str:
+        """The plugin's description."""
+        ...
+
+    @property
+    def config_type(self) -> type[Any]:
+        """The plugin's config_type."""
+        ...
 
     def create(self, config: Any) -> Notifier:
         """Build a notifier from a validated instance of ``config_type``."""
@@ -98,8 +109,15 @@ class BuildContainer:
 class Builder(Protocol):
     """Turns source into an image (Nixpacks, Railpack, Dockerfile, ...)."""
 
-    name: str
-    description: str
+    @property
+    def name(self) -> str:
+        """The plugin's name."""
+        ...
+
+    @property
+    def description(self) -> str:
+        """The plugin's description."""
+        ...
 
     def detect(self, files: frozenset[str]) -> bool:
         """Whether this builder applies to a repository containing ``files`` (top level)."""
@@ -112,7 +130,10 @@ class Builder(Protocol):
 class DnsProvider(Protocol):
     """Writes and removes ACME DNS-01 TXT records (certbot's perform/cleanup shape)."""
 
-    name: str
+    @property
+    def name(self) -> str:
+        """The plugin's name."""
+        ...
 
     async def perform(self, zone: str, validation_name: str, validation: str) -> None:
         """Publish TXT ``validation`` at ``validation_name`` inside ``zone``."""
@@ -134,7 +155,10 @@ class RegistryCredentials:
 class ImageRegistry(Protocol):
     """A container registry images are pushed to and pulled from."""
 
-    name: str
+    @property
+    def name(self) -> str:
+        """The plugin's name."""
+        ...
 
     def image_ref(self, repository: str, tag: str) -> str:
         """Full reference for ``repository:tag`` in this registry."""
@@ -147,7 +171,10 @@ class ImageRegistry(Protocol):
 class Storage(Protocol):
     """Object storage for backups and build artefacts."""
 
-    name: str
+    @property
+    def name(self) -> str:
+        """The plugin's name."""
+        ...
 
     async def put(self, key: str, chunks: AsyncIterator[bytes]) -> int:
         """Store a stream under ``key``; return bytes written."""
@@ -174,7 +201,10 @@ class BackupResult:
 class BackupEngine(Protocol):
     """Backs up and restores one kind of data (PostgreSQL, volumes, ...)."""
 
-    name: str
+    @property
+    def name(self) -> str:
+        """The plugin's name."""
+        ...
 
     async def backup(self, source: str, storage: Storage, key: str) -> BackupResult:
         """Write a backup of ``source`` to ``storage`` under ``key``."""

@@ -152,8 +152,12 @@ class PluginManager:
                 if inspect.isawaitable(result):
                     result = await result
             except Exception as exc:
-                self._fail(impl.plugin_name, self._sources.get(impl.plugin_name, "?"),
-                           hook_name, _describe(exc))
+                self._fail(
+                    impl.plugin_name,
+                    self._sources.get(impl.plugin_name, "?"),
+                    hook_name,
+                    _describe(exc),
+                )
                 continue
             results.append(result)
         return results
@@ -175,8 +179,12 @@ class PluginManager:
                         close()
                     raise TypeError(f"{hook_name} must not be async")
             except Exception as exc:
-                self._fail(impl.plugin_name, self._sources.get(impl.plugin_name, "?"),
-                           hook_name, _describe(exc))
+                self._fail(
+                    impl.plugin_name,
+                    self._sources.get(impl.plugin_name, "?"),
+                    hook_name,
+                    _describe(exc),
+                )
                 continue
             results.append(result)
         return results

@@ -41,9 +41,7 @@ class MetricSample(Base):
     """One measurement of a node or service at a time. BRIN suits append-only time series."""
 
     __tablename__ = "metric_samples"
-    __table_args__ = (
-        Index("idx_metric_samples_ts_brin", "ts", postgresql_using="brin"),
-    )
+    __table_args__ = (Index("idx_metric_samples_ts_brin", "ts", postgresql_using="brin"),)
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
     org_id: Mapped[uuid.UUID | None] = mapped_column(

@@ -103,8 +103,12 @@ class WebhookNotifier:
                         break
                 if attempt < cfg.max_attempts:
                     delay = cfg.initial_backoff * 2 ** (attempt - 1)
-                    log.warning("webhook delivery attempt %d failed (%s); retrying in %.1fs",
-                                attempt, last, delay)
+                    log.warning(
+                        "webhook delivery attempt %d failed (%s); retrying in %.1fs",
+                        attempt,
+                        last,
+                        delay,
+                    )
                     await asyncio.sleep(delay)
         finally:
             if self._client is None:

@@ -1,0 +1,1 @@
+"""Entry point of the gateway plugin: the API blueprints and the dashboard (``meshploy`` group)."""

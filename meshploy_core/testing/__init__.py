@@ -1,0 +1,1 @@
+"""Test support for Meshploy and its plugins: conformance bases and a pytest plugin."""

@@ -1,0 +1,1 @@
+"""Entry point of the edge proxy plugin: adds ``meshploy proxy`` (``meshploy`` group)."""

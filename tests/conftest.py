@@ -1,0 +1,7 @@
+"""Shared test configuration. Fixtures live in tests/fixtures/, one module per real component."""
+
+from __future__ import annotations
+
+pytest_plugins = [
+    "tests.fixtures.postgres",
+]
