@@ -143,7 +143,7 @@ class PluginManager:
         """
         caller = getattr(self.pm.hook, hook_name)
         results: list[Any] = []
-        for impl in reversed(caller.get_hookimpls()):
+        for impl in caller.get_hookimpls():  # registration order
             registry = kwargs.get("registry")
             if isinstance(registry, Registry):
                 registry.current_plugin = impl.plugin_name
@@ -170,7 +170,7 @@ class PluginManager:
         """
         caller = getattr(self.pm.hook, hook_name)
         results: list[Any] = []
-        for impl in reversed(caller.get_hookimpls()):
+        for impl in caller.get_hookimpls():  # registration order
             try:
                 result = impl.function(*[kwargs[arg] for arg in impl.argnames])
                 if inspect.isawaitable(result):
