@@ -1,0 +1,1 @@
+"""Kubernetes: desired-state types, pure manifest rendering, the adapter, rollout status."""

@@ -1,0 +1,176 @@
+"""The one place Meshploy talks to Kubernetes (the ``kubernetes.aio`` asyncio client).
+
+Objects are applied with server-side apply under our own field manager; deleting something
+already gone is a no-op; every call has a request timeout. Everything above this module works
+with plain manifest dicts (camelCase, as the API server speaks).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+from kubernetes.aio.client import ApiClient
+from kubernetes.aio.client.exceptions import ApiException
+from kubernetes.aio.config import new_client_from_config
+from kubernetes.aio.dynamic import DynamicClient
+from kubernetes.aio.dynamic.exceptions import DynamicApiError, NotFoundError
+
+from meshploy_core.errors import MeshployError
+
+log = logging.getLogger(__name__)
+
+FIELD_MANAGER = "meshploy"
+REQUEST_TIMEOUT = 30.0
+
+
+class KubeError(MeshployError):
+    """Kubernetes refused a request or could not be reached."""
+
+
+def _describe(exc: BaseException) -> str:
+    status = getattr(exc, "status", None)
+    reason = getattr(exc, "summary", None) or getattr(exc, "reason", None) or ""
+    body = getattr(exc, "body", None)
+    if isinstance(body, bytes):
+        body = body.decode("utf-8", "replace")
+    detail = str(body or reason or exc)[:400]
+    return f"HTTP {status}: {detail}" if status else detail
+
+
+@dataclass
+class KubeAdapter:
+    """An open connection to one cluster. Create with :meth:`connect`, close with :meth:`close`."""
+
+    api: ApiClient
+    dynamic: DynamicClient
+
+    @classmethod
+    async def connect(cls, kubeconfig: str) -> KubeAdapter:
+        """Connect using ``kubeconfig`` (a path); discovery happens lazily per kind."""
+        try:
+            api = await new_client_from_config(config_file=kubeconfig, persist_config=False)
+        except Exception as exc:
+            raise KubeError(f"cannot load kubeconfig {kubeconfig}: {exc}") from None
+        dynamic = await DynamicClient(api)
+        return cls(api=api, dynamic=dynamic)
+
+    async def close(self) -> None:
+        """Release the HTTP connection pool."""
+        await self.api.close()
+
+    async def _resource(self, api_version: str, kind: str) -> Any:
+        try:
+            return await self.dynamic.resources.get(api_version=api_version, kind=kind)
+        except Exception as exc:
+            raise KubeError(f"unknown Kubernetes kind {api_version}/{kind}: {exc}") from None
+
+    async def apply(self, manifest: dict[str, Any]) -> dict[str, Any]:
+        """Server-side apply ``manifest`` as field manager ``meshploy`` (taking ownership)."""
+        resource = await self._resource(manifest["apiVersion"], manifest["kind"])
+        meta = manifest["metadata"]
+        try:
+            result = await self.dynamic.server_side_apply(
+                resource,
+                body=manifest,
+                name=meta["name"],
+                namespace=meta.get("namespace"),
+                field_manager=FIELD_MANAGER,
+                force_conflicts=True,
+                _request_timeout=REQUEST_TIMEOUT,
+            )
+        except (DynamicApiError, ApiException) as exc:
+            raise KubeError(
+                f"applying {manifest['kind']} {meta.get('namespace', '')}/{meta['name']} "
+                f"failed: {_describe(exc)}"
+            ) from None
+        data: dict[str, Any] = result.to_dict()
+        return data
+
+    async def get(
+        self, api_version: str, kind: str, name: str, namespace: str | None = None
+    ) -> dict[str, Any] | None:
+        """The object, or None when it does not exist."""
+        resource = await self._resource(api_version, kind)
+        try:
+            result = await self.dynamic.get(
+                resource, name=name, namespace=namespace, _request_timeout=REQUEST_TIMEOUT
+            )
+        except NotFoundError:
+            return None
+        except (DynamicApiError, ApiException) as exc:
+            raise KubeError(f"reading {kind} {namespace}/{name} failed: {_describe(exc)}") from None
+        data: dict[str, Any] = result.to_dict()
+        return data
+
+    async def list(
+        self,
+        api_version: str,
+        kind: str,
+        namespace: str | None = None,
+        label_selector: str | None = None,
+        field_selector: str | None = None,
+    ) -> list[dict[str, Any]]:
+        """Objects of ``kind`` (in ``namespace``, matching the selectors)."""
+        resource = await self._resource(api_version, kind)
+        try:
+            result = await self.dynamic.get(
+                resource,
+                namespace=namespace,
+                label_selector=label_selector,
+                field_selector=field_selector,
+                _request_timeout=REQUEST_TIMEOUT,
+            )
+        except NotFoundError:
+            return []
+        except (DynamicApiError, ApiException) as exc:
+            raise KubeError(f"listing {kind} in {namespace} failed: {_describe(exc)}") from None
+        items: list[dict[str, Any]] = result.to_dict().get("items") or []
+        return items
+
+    async def delete(
+        self, api_version: str, kind: str, name: str, namespace: str | None = None
+    ) -> bool:
+        """Delete (foreground for owners); True if it existed. NotFound is a no-op."""
+        resource = await self._resource(api_version, kind)
+        try:
+            await self.dynamic.delete(
+                resource,
+                name=name,
+                namespace=namespace,
+                propagation_policy="Background",
+                _request_timeout=REQUEST_TIMEOUT,
+            )
+        except NotFoundError:
+            return False
+        except (DynamicApiError, ApiException) as exc:
+            raise KubeError(
+                f"deleting {kind} {namespace}/{name} failed: {_describe(exc)}"
+            ) from None
+        return True
+
+    async def watch(
+        self,
+        api_version: str,
+        kind: str,
+        namespace: str | None = None,
+        label_selector: str | None = None,
+        seconds: int = 60,
+    ) -> AsyncIterator[tuple[str, dict[str, Any]]]:
+        """Yield ``(event type, object)`` until ``seconds`` pass (server-side timeout)."""
+        resource = await self._resource(api_version, kind)
+        async for event in self.dynamic.watch(
+            resource, namespace=namespace, label_selector=label_selector, timeout=seconds
+        ):
+            yield event["type"], event["raw_object"]
+
+    async def ping(self) -> str:
+        """The server's version (a cheap reachability check)."""
+        try:
+            version = await asyncio.wait_for(self.dynamic.version, REQUEST_TIMEOUT)
+        except Exception as exc:
+            raise KubeError(f"Kubernetes API unreachable: {_describe(exc)}") from None
+        return str(version)
