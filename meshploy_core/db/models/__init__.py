@@ -3,6 +3,7 @@
 from meshploy_core.db.base import Base
 from meshploy_core.db.models.accounts import ApiToken, Membership, Organization, Role, User
 from meshploy_core.db.models.audit import AuditEvent, MetricSample
+from meshploy_core.db.models.auth import Invitation, RateLimitBucket, RecoveryCode
 from meshploy_core.db.models.networking import Domain, Node, Route
 from meshploy_core.db.models.workloads import Deployment, Project, Service
 
@@ -12,11 +13,14 @@ __all__ = [
     "Base",
     "Deployment",
     "Domain",
+    "Invitation",
     "Membership",
     "MetricSample",
     "Node",
     "Organization",
     "Project",
+    "RateLimitBucket",
+    "RecoveryCode",
     "Role",
     "Route",
     "Service",

@@ -7,6 +7,7 @@ import uuid
 from datetime import datetime
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     CheckConstraint,
     ForeignKey,
@@ -58,6 +59,8 @@ class User(Base):
     password_hash: Mapped[str] = mapped_column(Text)
     totp_secret: Mapped[str | None] = mapped_column(EncryptedString("users.totp_secret"))
     totp_enabled: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    #: The last TOTP time step accepted, so a code is never accepted twice (RFC 6238 5.2).
+    totp_last_step: Mapped[int | None] = mapped_column(BigInteger)
     is_active: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
     created_at: Mapped[datetime] = created_at()
 
