@@ -12,6 +12,7 @@ import dataclasses
 import click
 
 from meshploy_core.cli.common import fail, settings_from_context
+from meshploy_core.devcluster.cli import cluster
 from meshploy_core.errors import MeshployError
 from meshploy_core.logs import configure_logging
 from meshploy_core.settings import parse_key
@@ -69,3 +70,6 @@ def dev(ctx: click.Context, host: str, port: int) -> None:
     finally:
         if pg is not None:
             pg.stop()
+
+
+dev.add_command(cluster)

@@ -112,7 +112,7 @@ def _wait_for_signal() -> None:
 
 @cluster.command("down")
 def down() -> None:
-    """Stop the dev cluster started by ``up`` and delete its files."""
+    """Stop the dev cluster started by 'up' and delete its files."""
     try:
         dev = _load()
     except DevClusterError as exc:
