@@ -6,7 +6,9 @@ Three layers make sure nothing is left behind:
   it spawned, and a Ctrl-C in the terminal reaches only the launcher, which stops the
   children in order;
 * an attached child gets ``PR_SET_PDEATHSIG`` = SIGKILL (Linux ``prctl`` via ctypes), so the
-  kernel kills it if the launcher dies without cleaning up (kill -9, crashed test run);
+  kernel kills it if the launcher dies without cleaning up (kill -9, crashed test run).
+  The signal follows the *thread* that spawned the child, so start clusters from the main
+  thread or one that lives as long as the cluster;
 * an explicit :func:`stop_process` (SIGTERM, then SIGKILL after a grace period).
 
 A detached cluster (``meshploy dev cluster up``) skips the death signal and records
