@@ -4,4 +4,6 @@ from __future__ import annotations
 
 pytest_plugins = [
     "tests.fixtures.postgres",
+    "tests.fixtures.kube",
+    "tests.fixtures.api",
 ]

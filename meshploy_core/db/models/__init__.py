@@ -5,13 +5,14 @@ from meshploy_core.db.models.accounts import ApiToken, Membership, Organization,
 from meshploy_core.db.models.audit import AuditEvent, MetricSample
 from meshploy_core.db.models.auth import Invitation, RateLimitBucket, RecoveryCode
 from meshploy_core.db.models.networking import Domain, Node, Route
-from meshploy_core.db.models.workloads import Deployment, Project, Service
+from meshploy_core.db.models.workloads import Deployment, DeploymentEvent, Project, Service
 
 __all__ = [
     "ApiToken",
     "AuditEvent",
     "Base",
     "Deployment",
+    "DeploymentEvent",
     "Domain",
     "Invitation",
     "Membership",

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     CheckConstraint,
     ForeignKey,
     Index,
@@ -15,6 +16,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     func,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
@@ -42,7 +44,15 @@ class Service(Base):
     """A long-running workload. ``spec`` is the desired state; env values are encrypted."""
 
     __tablename__ = "services"
-    __table_args__ = (UniqueConstraint("project_id", "name"),)
+    __table_args__ = (
+        UniqueConstraint("project_id", "name"),
+        Index(
+            "uq_services_hostname",
+            "hostname",
+            unique=True,
+            postgresql_where=text("hostname IS NOT NULL"),
+        ),
+    )
 
     id: Mapped[uuid.UUID] = uuid_pk()
     project_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
@@ -52,6 +62,10 @@ class Service(Base):
     replicas: Mapped[int] = mapped_column(Integer, server_default="1")
     spec: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default="{}")
     env: Mapped[str | None] = mapped_column(EncryptedString("services.env"))
+    #: Public hostname the proxy routes to this service (None: not exposed).
+    hostname: Mapped[str | None] = mapped_column(String(253))
+    #: Set by a delete request; the reconciler removes the Kubernetes objects, then the row.
+    deleted_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = created_at()
     updated_at: Mapped[datetime] = mapped_column(
         default=utcnow, onupdate=utcnow, server_default=func.now()
@@ -83,3 +97,30 @@ class Deployment(Base):
     created_at: Mapped[datetime] = created_at()
     started_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
+    cancel_requested_at: Mapped[datetime | None]
+
+
+class DeploymentEvent(Base):
+    """One line of a deployment's log: our progress, Kubernetes events and pod states."""
+
+    __tablename__ = "deployment_events"
+    __table_args__ = (
+        Index("ix_deployment_events_deployment_id_id", "deployment_id", "id"),
+        Index(
+            "uq_deployment_events_dedupe",
+            "deployment_id",
+            "dedupe_key",
+            unique=True,
+            postgresql_where=text("dedupe_key IS NOT NULL"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    deployment_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("deployments.id", ondelete="CASCADE")
+    )
+    source: Mapped[str] = mapped_column(String(16))
+    level: Mapped[str] = mapped_column(String(8), server_default="info")
+    message: Mapped[str] = mapped_column(Text)
+    dedupe_key: Mapped[str | None] = mapped_column(String(255))
+    created_at: Mapped[datetime] = created_at()
