@@ -1,0 +1,96 @@
+"""Structured access logs: one JSON object per request on stdout, written in batches.
+
+Formatting a line is the only per-request cost; lines are joined and written with one
+``os.write`` per batch (at most every flush interval or every 64 KiB). Batches are cut at line
+boundaries into writes of at most ``PIPE_BUF`` bytes, so lines from several worker processes
+sharing one stdout pipe never interleave mid-line.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import time
+
+PIPE_BUF = 4096
+_FLUSH_BYTES = 64 * 1024
+
+
+class AccessLog:
+    """Buffers access-log lines and writes them to a file descriptor."""
+
+    __slots__ = ("_buf", "_size", "enabled", "fd", "worker")
+
+    def __init__(self, fd: int = 1, *, enabled: bool = True, worker: int = 0) -> None:
+        self.fd = fd
+        self.enabled = enabled
+        self.worker = worker
+        self._buf: list[str] = []
+        self._size = 0
+
+    def log(
+        self,
+        *,
+        request_id: str,
+        client: str,
+        method: str,
+        host: str,
+        target: str,
+        status: int,
+        duration: float,
+        bytes_in: int,
+        bytes_out: int,
+        upstream: str | None,
+        attempts: int,
+        error: str | None = None,
+    ) -> None:
+        """Record one finished request."""
+        if not self.enabled:
+            return
+        entry = {
+            "ts": round(time.time(), 3),
+            "type": "access",
+            "request_id": request_id,
+            "client": client,
+            "method": method,
+            "host": host,
+            "target": target,
+            "status": status,
+            "duration_ms": round(duration * 1000, 3),
+            "bytes_in": bytes_in,
+            "bytes_out": bytes_out,
+            "upstream": upstream,
+            "attempts": attempts,
+            "worker": self.worker,
+        }
+        if error:
+            entry["error"] = error
+        line = json.dumps(entry, separators=(",", ":")) + "\n"
+        self._buf.append(line)
+        self._size += len(line)
+        if self._size >= _FLUSH_BYTES:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write buffered lines (called on a timer and at shutdown)."""
+        if not self._buf:
+            return
+        lines, self._buf, self._size = self._buf, [], 0
+        chunk: list[str] = []
+        size = 0
+        for line in lines:
+            if chunk and size + len(line) > PIPE_BUF:
+                self._write("".join(chunk))
+                chunk, size = [], 0
+            chunk.append(line)
+            size += len(line)
+        if chunk:
+            self._write("".join(chunk))
+
+    def _write(self, text: str) -> None:
+        data = text.encode("utf-8", "replace")
+        with contextlib.suppress(OSError):  # a closed stdout must not take the proxy down
+            while data:
+                written = os.write(self.fd, data)
+                data = data[written:]

@@ -1,0 +1,263 @@
+"""Upstream addresses, their pooled keep-alive connections, and the response-side protocol.
+
+An :class:`Upstream` is one ``host:port`` (a node's mesh IP and a NodePort). It is interned
+by :class:`UpstreamRegistry`, so every route naming the same address shares one idle pool and
+one passive-health record, and both survive route-table reloads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import TYPE_CHECKING, Protocol, cast
+
+import httptools
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from meshploy_proxy.tunnel import Tunnel
+
+
+class ResponseSink(Protocol):
+    """What an upstream connection reports to (the exchange it is serving)."""
+
+    def response_head(self, conn: UpstreamConnection) -> None: ...
+    def response_body(self, chunk: bytes) -> None: ...
+    def response_complete(self, conn: UpstreamConnection) -> None: ...
+    def response_upgraded(self, conn: UpstreamConnection, rest: bytes) -> None: ...
+    def upstream_broken(self, conn: UpstreamConnection, kind: str) -> None: ...
+    def upstream_lost(self, conn: UpstreamConnection) -> None: ...
+    def upstream_write_paused(self, paused: bool) -> None: ...
+
+
+class Upstream:
+    """One upstream address: its idle connections and passive-health state."""
+
+    __slots__ = ("down_until", "fails", "host", "idle", "label", "port", "probing")
+
+    def __init__(self, host: str, port: int) -> None:
+        self.host = host
+        self.port = port
+        self.label = f"{host}:{port}"
+        #: Idle connections, most recently used last (LIFO keeps the warmest ones busy).
+        self.idle: list[UpstreamConnection] = []
+        #: Consecutive failures; 0 means healthy.
+        self.fails = 0
+        #: Monotonic time until which the balancer avoids this upstream.
+        self.down_until = 0.0
+        self.probing = False
+
+    def __repr__(self) -> str:
+        return f"Upstream({self.label}, fails={self.fails})"
+
+    def acquire(self) -> UpstreamConnection | None:
+        """An idle connection that is still open, or None."""
+        idle = self.idle
+        while idle:
+            conn = idle.pop()
+            if not conn.closed:
+                return conn
+        return None
+
+    def release(self, conn: UpstreamConnection, now: float, max_idle: int) -> None:
+        """Put a connection whose exchange finished cleanly back in the pool."""
+        conn.exchange = None
+        if conn.closed or len(self.idle) >= max_idle:
+            conn.close()
+            return
+        conn.idle_since = now
+        self.idle.append(conn)
+
+    def close_idle(self, older_than: float) -> None:
+        """Close idle connections unused since ``older_than`` (monotonic time)."""
+        keep = []
+        for conn in self.idle:
+            if conn.closed:
+                continue
+            if conn.idle_since < older_than:
+                conn.close()
+            else:
+                keep.append(conn)
+        self.idle[:] = keep
+
+
+class UpstreamRegistry:
+    """Interns :class:`Upstream` objects by address for the life of a worker."""
+
+    def __init__(self) -> None:
+        self._by_addr: dict[tuple[str, int], Upstream] = {}
+
+    def get(self, host: str, port: int) -> Upstream:
+        """The upstream for ``host:port``, created on first use."""
+        key = (host, port)
+        up = self._by_addr.get(key)
+        if up is None:
+            up = self._by_addr[key] = Upstream(host, port)
+        return up
+
+    def __iter__(self) -> Iterator[Upstream]:
+        return iter(list(self._by_addr.values()))
+
+    def __len__(self) -> int:
+        return len(self._by_addr)
+
+    def retain(self, keep: set[Upstream]) -> None:
+        """Forget (and close the idle connections of) upstreams no route names any more."""
+        for key, up in list(self._by_addr.items()):
+            if up not in keep:
+                up.close_idle(float("inf"))
+                del self._by_addr[key]
+
+
+class UpstreamConnection(asyncio.Protocol):
+    """One TCP connection to an upstream; parses responses and hands them to its exchange."""
+
+    __slots__ = (
+        "closed",
+        "exchange",
+        "headers",
+        "idle_since",
+        "parser",
+        "reading_paused",
+        "reason",
+        "transport",
+        "tunnel",
+        "upstream",
+    )
+
+    def __init__(self, upstream: Upstream) -> None:
+        self.upstream = upstream
+        self.transport: asyncio.Transport | None = None
+        self.parser = httptools.HttpResponseParser(self)
+        self.exchange: ResponseSink | None = None
+        self.headers: list[tuple[bytes, bytes]] = []
+        self.reason = b""
+        self.idle_since = 0.0
+        self.closed = False
+        self.reading_paused = False
+        #: Set once the connection carries an Upgrade tunnel instead of HTTP.
+        self.tunnel: Tunnel | None = None
+
+    # -- asyncio.Protocol ---------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # uvloop's transports implement asyncio.Transport without subclassing it.
+        self.transport = cast("asyncio.Transport", transport)
+
+    def data_received(self, data: bytes) -> None:
+        tunnel = self.tunnel
+        if tunnel is not None:
+            tunnel.from_upstream(data)
+            return
+        ex = self.exchange
+        if ex is None:  # bytes on an idle connection: the upstream is confused, drop it
+            self.close()
+            return
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserUpgrade as exc:
+            ex.response_upgraded(self, data[exc.args[0] :])
+        except httptools.HttpParserError:
+            if self.exchange is ex:
+                ex.upstream_broken(self, "bad_response")
+
+    def eof_received(self) -> bool | None:
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        if self.tunnel is not None:
+            self.tunnel.close()
+            return
+        ex = self.exchange
+        if ex is not None:
+            self.exchange = None
+            ex.upstream_lost(self)
+
+    def pause_writing(self) -> None:
+        if self.tunnel is not None:
+            self.tunnel.upstream_write_paused(True)
+        elif self.exchange is not None:
+            self.exchange.upstream_write_paused(True)
+
+    def resume_writing(self) -> None:
+        if self.tunnel is not None:
+            self.tunnel.upstream_write_paused(False)
+        elif self.exchange is not None:
+            self.exchange.upstream_write_paused(False)
+
+    # -- httptools callbacks ------------------------------------------------------------
+
+    def on_status(self, status: bytes) -> None:
+        self.reason = status
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self.headers.append((name, value))
+
+    def on_headers_complete(self) -> None:
+        ex = self.exchange
+        if ex is not None:
+            ex.response_head(self)
+
+    def on_body(self, body: bytes) -> None:
+        ex = self.exchange
+        if ex is not None:
+            ex.response_body(body)
+
+    def on_message_complete(self) -> None:
+        ex = self.exchange
+        if ex is not None:
+            ex.response_complete(self)
+
+    # -- used by the exchange -----------------------------------------------------------
+
+    def reset_parser(self) -> None:
+        """A fresh parser: after a HEAD response (llhttp would wait for the announced body)."""
+        self.parser = httptools.HttpResponseParser(self)
+
+    def write(self, data: bytes) -> None:
+        """Send bytes to the upstream."""
+        if self.transport is not None and not self.closed:
+            self.transport.write(data)
+
+    def pause_reading(self) -> None:
+        """Stop reading from the upstream (the client is slow)."""
+        if not self.reading_paused and self.transport is not None and not self.closed:
+            self.reading_paused = True
+            with contextlib.suppress(RuntimeError):
+                self.transport.pause_reading()
+
+    def resume_reading(self) -> None:
+        """Read from the upstream again."""
+        if self.reading_paused and self.transport is not None and not self.closed:
+            self.reading_paused = False
+            with contextlib.suppress(RuntimeError):
+                self.transport.resume_reading()
+
+    def close(self) -> None:
+        """Close the connection (pending writes are flushed first)."""
+        self.exchange = None
+        if not self.closed:
+            self.closed = True
+            if self.transport is not None:
+                self.transport.close()
+
+    def abort(self) -> None:
+        """Drop the connection at once."""
+        self.exchange = None
+        if not self.closed:
+            self.closed = True
+            if self.transport is not None:
+                self.transport.abort()
+
+
+async def open_connection(
+    loop: asyncio.AbstractEventLoop, upstream: Upstream, within: float
+) -> UpstreamConnection:
+    """Open a new connection to ``upstream`` within ``within`` seconds."""
+    async with asyncio.timeout(within):
+        _, proto = await loop.create_connection(
+            lambda: UpstreamConnection(upstream), upstream.host, upstream.port
+        )
+    return proto

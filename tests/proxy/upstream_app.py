@@ -1,0 +1,169 @@
+"""A small real HTTP/1.1 upstream for proxy tests (asyncio + httptools, no framework).
+
+Runs in the test's event loop (:func:`start`) or as its own process
+(``python -m tests.proxy.upstream_app --port N --name A``) when a test needs to kill it.
+
+Endpoints (any method unless noted):
+  /name              -> the server's name (which upstream answered)
+  /headers           -> the request head as JSON (method, target, headers list)
+  /count             -> reads the body without keeping it; answers the byte count
+  /bytes?n=N         -> N bytes of response body, chunked, streamed in 64 KiB pieces
+  /sse               -> text/event-stream; each event is sent after /sse-next is hit
+  /sse-next          -> releases the next SSE event
+  /hang              -> never answers
+  /close             -> closes the connection without answering
+  /status?code=N     -> answers with that status
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+from dataclasses import dataclass, field
+from urllib.parse import parse_qs, urlsplit
+
+import httptools
+
+
+@dataclass
+class UpstreamState:
+    """Shared by an upstream server's connections."""
+
+    name: str
+    sse_tokens: asyncio.Queue[None] = field(default_factory=asyncio.Queue)
+    requests: int = 0
+    port: int = 0
+
+
+class _Conn(asyncio.Protocol):
+    def __init__(self, state: UpstreamState) -> None:
+        self.state = state
+        self.parser = httptools.HttpRequestParser(self)
+        self.transport: asyncio.Transport | None = None
+        self.url = b""
+        self.headers: list[tuple[bytes, bytes]] = []
+        self.count = 0
+        self.task: asyncio.Task[None] | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserUpgrade:
+            pass  # an Upgrade this server refuses: it answers the request normally
+        except httptools.HttpParserError:
+            assert self.transport is not None
+            self.transport.write(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
+            self.transport.close()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.task is not None:
+            self.task.cancel()
+
+    def on_message_begin(self) -> None:
+        self.url = b""
+        self.headers = []
+        self.count = 0
+
+    def on_url(self, url: bytes) -> None:
+        self.url += url
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self.headers.append((name, value))
+
+    def on_body(self, body: bytes) -> None:
+        self.count += len(body)
+
+    def on_message_complete(self) -> None:
+        self.state.requests += 1
+        self.task = asyncio.get_running_loop().create_task(self.respond())
+
+    def _send(self, status: int, body: bytes, ctype: bytes = b"text/plain") -> None:
+        assert self.transport is not None
+        self.transport.write(
+            b"HTTP/1.1 %d X\r\nContent-Type: %b\r\nContent-Length: %d\r\nX-Upstream: %b\r\n\r\n%b"
+            % (status, ctype, len(body), self.state.name.encode(), body)
+        )
+
+    async def respond(self) -> None:
+        assert self.transport is not None
+        parts = urlsplit(self.url.decode())
+        query = {k: v[0] for k, v in parse_qs(parts.query).items()}
+        path = parts.path
+        method = self.parser.get_method().decode()
+        if path == "/name":
+            self._send(200, self.state.name.encode())
+        elif path == "/headers":
+            info = {
+                "method": method,
+                "target": self.url.decode(),
+                "headers": [[n.decode(), v.decode()] for n, v in self.headers],
+            }
+            self._send(200, json.dumps(info).encode(), b"application/json")
+        elif path == "/count":
+            self._send(200, str(self.count).encode())
+        elif path == "/bytes":
+            n = int(query.get("n", "0"))
+            self.transport.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
+            piece = b"x" * 65536
+            while n > 0:
+                part = piece[: min(n, len(piece))]
+                self.transport.write(b"%x\r\n%b\r\n" % (len(part), part))
+                n -= len(part)
+            self.transport.write(b"0\r\n\r\n")
+        elif path == "/sse":
+            self.transport.write(
+                b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
+                b"Cache-Control: no-cache\r\nTransfer-Encoding: chunked\r\n\r\n"
+            )
+            for i in range(int(query.get("n", "3"))):
+                await self.state.sse_tokens.get()
+                event = b"id: %d\ndata: event %d\n\n" % (i, i)
+                self.transport.write(b"%x\r\n%b\r\n" % (len(event), event))
+            self.transport.write(b"0\r\n\r\n")
+        elif path == "/sse-next":
+            self.state.sse_tokens.put_nowait(None)
+            self._send(200, b"ok")
+        elif path == "/hang":
+            await asyncio.Event().wait()
+        elif path == "/close":
+            self.transport.close()
+        elif path == "/status":
+            self._send(int(query.get("code", "200")), b"status")
+        else:
+            self._send(404, b"no such path")
+
+
+async def start(
+    name: str, host: str = "127.0.0.1", port: int = 0
+) -> tuple[asyncio.Server, UpstreamState, int]:
+    """Start an upstream in the running loop; returns the server, its state and its port."""
+    state = UpstreamState(name)
+    loop = asyncio.get_running_loop()
+    server = await loop.create_server(lambda: _Conn(state), host, port, reuse_address=True)
+    state.port = server.sockets[0].getsockname()[1]
+    return server, state, state.port
+
+
+def main() -> None:
+    """Run as a process: ``--port`` and ``--name``; prints ``ready`` when listening."""
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--name", required=True)
+    args = parser.parse_args()
+
+    async def serve() -> None:
+        server, _, port = await start(args.name, port=args.port)
+        print(f"ready {port} {os.getpid()}", flush=True)
+        await server.serve_forever()
+
+    asyncio.run(serve())
+
+
+if __name__ == "__main__":
+    main()
