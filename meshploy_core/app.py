@@ -2,6 +2,10 @@
 
 ``create_app(settings)`` wires the database engine, the plugin manager and every plugin's
 routes. The engine opens when the app starts serving and is disposed after it drains.
+
+Plugin routes are registered while the app is created (``register_routes`` implementations
+are synchronous), so the route table, the OpenAPI document and the authorization check all
+see every route before the first request, even in a test client.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from typing import Any
 from quart import Quart, Response, g, request
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from meshploy_core.api import install_api
 from meshploy_core.crypto import KeyRing
 from meshploy_core.db.engine import create_engine, keyring_from_settings, session_factory
 from meshploy_core.health import health_blueprint
@@ -80,12 +85,16 @@ def create_app(settings: Settings, plugins: PluginManager | None = None) -> Quar
             response.headers[REQUEST_ID_HEADER] = rid
         return response
 
+    # After the request id hook, so the policy check and error answers carry the id.
+    install_api(app)
+    # Each plugin on its own: one that raises is recorded in manager.failures, others load.
+    manager.call_each_sync("register_routes", app=app)
+
     @app.before_serving
     async def _open() -> None:
         st = state(app)
         st.engine = create_engine(settings)
         st.sessions = session_factory(st.engine)
-        await manager.call_each("register_routes", app=app)
 
     @app.after_serving
     async def _close() -> None:

@@ -24,3 +24,39 @@ class DatabaseError(MeshployError):
 
 class PluginError(MeshployError):
     """A plugin failed to load or registered something invalid."""
+
+
+# -- Domain errors raised by services; the API maps each to one HTTP status in
+# -- meshploy_core/api/problems.py (the only place that knows about HTTP).
+
+
+class NotFound(MeshployError):
+    """The resource does not exist, or the caller may not know that it exists."""
+
+
+class Conflict(MeshployError):
+    """The request contradicts the current state (a duplicate name, the last owner, ...)."""
+
+
+class PermissionDenied(MeshployError):
+    """The caller is known but not allowed to do this."""
+
+
+class Unauthenticated(MeshployError):
+    """No valid credentials: log in, or send a valid bearer token."""
+
+
+class ValidationFailed(MeshployError):
+    """Input was well-formed but not acceptable. ``errors`` maps field names to messages."""
+
+    def __init__(self, message: str, errors: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.errors: dict[str, str] = dict(errors or {})
+
+
+class RateLimited(MeshployError):
+    """Too many attempts; retry after ``retry_after`` seconds."""
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = max(1, int(retry_after))

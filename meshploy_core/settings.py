@@ -111,6 +111,38 @@ def _parse_key_list(name: str, raw: str) -> tuple[bytes, ...]:
     return tuple(parse_key(name, part) for part in raw.split(",") if part.strip())
 
 
+def _int_parser(low: int, high: int, unit: str = "") -> Callable[[str, str], int]:
+    def parse(name: str, raw: str) -> int:
+        try:
+            value = int(raw.strip())
+        except ValueError:
+            raise ConfigError(
+                f"{name} must be a whole number {low}-{high}{unit}; got {raw!r}"
+            ) from None
+        if not low <= value <= high:
+            raise ConfigError(f"{name} must be a whole number {low}-{high}{unit}; got {value}")
+        return value
+
+    return parse
+
+
+def _parse_networks(
+    name: str, raw: str
+) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    networks = []
+    for part in (p.strip() for p in raw.split(",")):
+        if not part:
+            continue
+        try:
+            networks.append(ipaddress.ip_network(part, strict=False))
+        except ValueError:
+            raise ConfigError(
+                f"{name} must be a comma-separated list of IP addresses or CIDR networks "
+                f"like 127.0.0.1/32,10.0.0.0/8; got {part!r}"
+            ) from None
+    return tuple(networks)
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything configurable about a Meshploy process. Build with :func:`load_settings`."""
@@ -126,6 +158,16 @@ class Settings:
     secure_cookies: bool = True
     proxy_port: int = 8081
     proxy_admin_port: int = 9091
+    #: bcrypt cost factor for new password hashes (tests use 4; production keeps 12).
+    bcrypt_rounds: int = 12
+    #: How long a login session (cookie or bearer) lasts, in seconds.
+    session_ttl: int = 12 * 3600
+    #: Failed logins allowed per account, and per client address, within ``login_window``.
+    login_account_limit: int = 10
+    login_ip_limit: int = 50
+    login_window: int = 900
+    #: Peers whose X-Forwarded-For is believed (Caddy and the edge proxy); empty trusts none.
+    trusted_proxies: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
     extra: Mapping[str, Any] = field(default_factory=dict, repr=False)
 
     def require_database_url(self) -> str:
@@ -167,6 +209,12 @@ _VARS: tuple[_Var, ...] = (
     _Var("secure_cookies", "MESHPLOY_SECURE_COOKIES", _parse_bool),
     _Var("proxy_port", "MESHPLOY_PROXY_PORT", _parse_port),
     _Var("proxy_admin_port", "MESHPLOY_PROXY_ADMIN_PORT", _parse_port),
+    _Var("bcrypt_rounds", "MESHPLOY_BCRYPT_ROUNDS", _int_parser(4, 31)),
+    _Var("session_ttl", "MESHPLOY_SESSION_TTL", _int_parser(60, 90 * 86400, " seconds")),
+    _Var("login_account_limit", "MESHPLOY_LOGIN_ACCOUNT_LIMIT", _int_parser(1, 100000)),
+    _Var("login_ip_limit", "MESHPLOY_LOGIN_IP_LIMIT", _int_parser(1, 1000000)),
+    _Var("login_window", "MESHPLOY_LOGIN_WINDOW", _int_parser(1, 86400, " seconds")),
+    _Var("trusted_proxies", "MESHPLOY_TRUSTED_PROXIES", _parse_networks),
 )
 
 

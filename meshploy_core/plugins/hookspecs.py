@@ -100,8 +100,10 @@ def register_backup_engines(registry: BackupEngineRegistry) -> Any:
 def register_routes(app: Quart) -> Any:
     """Add HTTP routes to the API/dashboard app: ``app.register_blueprint(bp)``.
 
-    Called once by :func:`meshploy_core.app.create_app` before the app serves. Routes must
-    declare their authorization policy (see the API security core).
+    Called once, synchronously, by :func:`meshploy_core.app.create_app` while it builds the
+    app (so implement it as a plain function, not ``async def``). Every view must declare its
+    authorization policy with :func:`meshploy_core.auth.policy.requires` or
+    :func:`~meshploy_core.auth.policy.public`; a view without one is refused at request time.
     """
 
 

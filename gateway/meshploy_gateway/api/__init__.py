@@ -1,0 +1,16 @@
+"""The ``/api/v1`` blueprints. Each handler: decode -> validate -> service -> encode.
+
+Every view declares its permission with :func:`meshploy_core.auth.policy.requires` (or
+:func:`~meshploy_core.auth.policy.public`); :func:`blueprints` lists them for the plugin.
+"""
+
+from __future__ import annotations
+
+from quart import Blueprint
+
+
+def blueprints() -> list[Blueprint]:
+    """Every API blueprint, in registration order."""
+    from meshploy_gateway.api import audit, auth, members, orgs, projects, tokens
+
+    return [auth.bp, orgs.bp, members.bp, tokens.bp, projects.bp, audit.bp]

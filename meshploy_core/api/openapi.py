@@ -1,0 +1,147 @@
+"""The OpenAPI 3.1 document of ``/api/v1``, generated from the typed handlers.
+
+Served at ``/api/v1/openapi.json`` with a Swagger UI page at ``/api/v1/docs``. On top of what
+quart-schema derives from the request/response models, every operation gets: its required
+permission (``x-meshploy-permission``) and security requirement (none for public ones), the
+problem-details error responses it can produce, a 204 entry where it answers with no body,
+and ``format: uuid`` on UUID path parameters.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
+
+from quart import Quart
+from quart_schema import Info, QuartSchema
+from quart_schema.openapi import OpenAPIProvider
+from werkzeug.routing import Rule
+from werkzeug.routing.converters import BaseConverter, UUIDConverter
+
+from meshploy_core import __version__
+from meshploy_core.api.problems import PROBLEM_CONTENT_TYPE, Problem
+from meshploy_core.auth.authn import SESSION_COOKIE
+from meshploy_core.auth.policy import policy_of
+
+F = TypeVar("F", bound=Callable[..., Any])
+API_PREFIX = "/api/v1"
+OPENAPI_PATH = f"{API_PREFIX}/openapi.json"
+DOCS_PATH = f"{API_PREFIX}/docs"
+NO_CONTENT_ATTR = "__meshploy_no_content__"
+EXTRA_RESPONSES_ATTR = "__meshploy_problem_statuses__"
+PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
+_DESCRIPTIONS = {
+    400: "The request could not be parsed.",
+    401: "No valid credentials.",
+    403: "Authenticated, but not allowed.",
+    404: "No such resource, or not visible to the caller.",
+    409: "Conflicts with the current state.",
+    422: "The input is invalid; `errors` names each field.",
+    429: "Too many attempts; see Retry-After.",
+}
+
+
+def no_content(func: F) -> F:
+    """Document that a handler answers 204 with no body."""
+    setattr(func, NO_CONTENT_ATTR, True)
+    return func
+
+
+def problems(*statuses: int) -> Callable[[F], F]:
+    """Document extra problem statuses an operation can answer (409, 429, ...)."""
+
+    def mark(func: F) -> F:
+        setattr(func, EXTRA_RESPONSES_ATTR, tuple(statuses))
+        return func
+
+    return mark
+
+
+def _problem_response(description: str) -> dict[str, Any]:
+    return {"description": description, "content": {PROBLEM_CONTENT_TYPE: {"schema": PROBLEM_REF}}}
+
+
+class MeshployOpenAPIProvider(OpenAPIProvider):
+    """quart-schema's provider, limited to ``/api/v1`` and enriched as the module says."""
+
+    def schema(self) -> dict[str, Any]:
+        """The whole document, with the Problem schema among the components."""
+        doc = super().schema()
+        components = doc.setdefault("components", {}).setdefault("schemas", {})
+        problem = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
+        for name, sub in problem.pop("$defs", {}).items():
+            components[name] = sub
+        components["Problem"] = problem
+        return doc
+
+    def generate_rules(self) -> Iterable[Rule]:
+        """Only the versioned API (not probes, docs or the document itself)."""
+        for rule in super().generate_rules():
+            if rule.rule.startswith(API_PREFIX + "/") and rule.rule != OPENAPI_PATH:
+                yield rule
+
+    def build_path_parameter(self, name: str, converter: BaseConverter) -> dict[str, Any]:
+        """UUID path parameters say so."""
+        param = super().build_path_parameter(name, converter)
+        if isinstance(converter, UUIDConverter):
+            param["schema"] = {"type": "string", "format": "uuid"}
+        return param
+
+    def operation_id(self, method: str, path: str, func: Callable[..., Any]) -> str | None:
+        """The handler's name (``create_project``): stable, and a good tool name for MCP."""
+        return str(getattr(func, "__name__", None) or super().operation_id(method, path, func))
+
+    def build_paths(self, rule: Rule) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Each operation gains permission, security and error responses."""
+        paths, components = super().build_paths(rule)
+        view = self._app.view_functions[rule.endpoint]
+        declared = policy_of(view)
+        for operations in paths.values():
+            for method, op in operations.items():
+                responses = {str(k): v for k, v in op.get("responses", {}).items()}
+                if getattr(view, NO_CONTENT_ATTR, False):
+                    responses["204"] = {"description": "Done; no content."}
+                statuses = {422} if "requestBody" in op or op.get("parameters") else set()
+                statuses |= set(getattr(view, EXTRA_RESPONSES_ATTR, ()))
+                if declared is None or not declared.public:
+                    statuses |= {401, 403}
+                if any(p.get("in") == "path" for p in op.get("parameters", [])):
+                    statuses.add(404)
+                for status in sorted(statuses):
+                    responses.setdefault(str(status), _problem_response(_DESCRIPTIONS[status]))
+                responses["default"] = _problem_response("An error (problem details).")
+                new_op = {**op, "responses": responses}
+                if declared is not None and declared.permission is not None:
+                    new_op["x-meshploy-permission"] = declared.permission.name
+                else:
+                    new_op["security"] = []
+                if method == "delete":
+                    new_op["x-meshploy-destructive"] = True
+                operations[method] = new_op
+        return paths, components
+
+
+def install_openapi(app: Quart) -> QuartSchema:
+    """Attach quart-schema with our provider, document path and docs page."""
+    return QuartSchema(
+        app,
+        openapi_path=OPENAPI_PATH,
+        swagger_ui_path=DOCS_PATH,
+        redoc_ui_path=None,
+        scalar_ui_path=None,
+        info=Info(
+            title="Meshploy API",
+            version=__version__,
+            description=(
+                "The Meshploy platform API. Errors are RFC 9457 problem details "
+                "(application/problem+json); lists use cursor pagination (`limit`, `cursor`, "
+                "`next_cursor`); every response carries `X-Request-Id`."
+            ),
+        ),
+        security_schemes={
+            "bearerAuth": {"type": "http", "scheme": "bearer"},
+            "sessionCookie": {"type": "apiKey", "in_": "cookie", "name": SESSION_COOKIE},
+        },
+        security=[{"bearerAuth": []}, {"sessionCookie": []}],
+        openapi_provider_class=MeshployOpenAPIProvider,
+    )
