@@ -46,7 +46,8 @@ def _p(name: str, scope: str, writes: bool, description: str) -> tuple[str, Perm
 
 PERMISSIONS: Mapping[str, Permission] = dict(
     [
-        _p("account:read", ACCOUNT, False, "read your own account, organizations and tokens"),
+        _p("identity:read", ACCOUNT, False, "see who you are and which credential you use"),
+        _p("account:read", ACCOUNT, False, "list your own organizations and tokens"),
         _p("account:write", ACCOUNT, True, "change your account, tokens; create organizations"),
         _p("org:read", ORG, False, "see the organization"),
         _p("org:write", ORG, True, "rename the organization"),
@@ -78,6 +79,10 @@ _ADMIN = _DEVELOPER | {
     "audit:read",
 }
 _OWNER = _ADMIN | {"org:delete", "org:transfer"}
+
+#: The only account permissions an agent token has: it acts inside one organization and sees
+#: nothing else of its creator's account (other organizations, tokens).
+AGENT_ACCOUNT_PERMISSIONS = frozenset({"identity:read"})
 
 #: What each role may do in its organization.
 ROLE_PERMISSIONS: Mapping[str, frozenset[str]] = {
@@ -168,7 +173,7 @@ async def authorize(
     if perm.writes and principal.scope != "full":
         raise PermissionDenied(f"this token is read-only; {perm.name} needs a full-scope token")
     if perm.scope == ACCOUNT:
-        if principal.kind == tokens.AGENT and perm.writes:
+        if principal.kind == tokens.AGENT and perm.name not in AGENT_ACCOUNT_PERMISSIONS:
             raise PermissionDenied("agent tokens act only inside their organization")
         return Access(principal=principal)
     if org_id is None:

@@ -33,7 +33,7 @@ def account_of(world: World, principal: str) -> Account | None:
         return world.members[principal]
     if principal == "outsider":
         return world.outsider
-    if principal == "read-only":
+    if principal in ("read-only", "agent"):
         return world.owner
     return None
 
@@ -55,6 +55,8 @@ class Op:
     body: Body | None = None
     prepare: Prepare = _nothing
     params: dict[str, str] = field(default_factory=dict)
+    #: False when the target is a fresh organization rather than organization A.
+    in_org_a: bool = True
 
     @property
     def label(self) -> str:
@@ -124,8 +126,8 @@ async def own_token(client: ApiClient, world: World, principal: str) -> dict[str
 async def fresh_session(client: ApiClient, world: World, principal: str) -> dict[str, Any]:
     """A new login session of the caller, used as the credential (logout ends it)."""
     account = account_of(world, principal)
-    if account is None or principal == "read-only":
-        return {}
+    if account is None or principal in ("read-only", "agent"):
+        return {}  # they log out with their own token (and are refused)
     return {"credential": await login(client, account.email, account.password)}
 
 
@@ -232,7 +234,16 @@ OPERATIONS: tuple[Op, ...] = (
     # Organization A
     Op("GET", IN_ORG, ORG),
     Op("PATCH", IN_ORG, ORG, ADMINS, writes=True, body=lambda _w, _p: {"name": unique("Renamed")}),
-    Op("DELETE", IN_ORG, ORG, frozenset({"owner"}), writes=True, status=204, prepare=fresh_org),
+    Op(
+        "DELETE",
+        IN_ORG,
+        ORG,
+        frozenset({"owner"}),
+        writes=True,
+        status=204,
+        prepare=fresh_org,
+        in_org_a=False,
+    ),
     Op(
         "POST",
         f"{IN_ORG}/transfer",
@@ -241,6 +252,7 @@ OPERATIONS: tuple[Op, ...] = (
         writes=True,
         prepare=fresh_org,
         body=lambda w, _p: {"user_id": w.members["admin"].user_id},
+        in_org_a=False,
     ),
     Op("GET", f"{IN_ORG}/members", ORG),
     Op(
@@ -331,7 +343,18 @@ OPERATIONS: tuple[Op, ...] = (
     Op("GET", f"{IN_ORG}/audit-events", ORG, ADMINS),
 )
 
-PRINCIPALS = ("owner", "admin", "developer", "viewer", "outsider", "anonymous", "read-only")
+PRINCIPALS = (
+    "owner",
+    "admin",
+    "developer",
+    "viewer",
+    "outsider",
+    "anonymous",
+    "read-only",
+    "agent",
+)
+#: Account operations an agent token (bound to organization A, created by its owner) may use.
+AGENT_ACCOUNT_OPS = frozenset({"GET /api/v1/auth/me"})
 
 
 def expected_status(op: Op, principal: str) -> int:
@@ -343,8 +366,10 @@ def expected_status(op: Op, principal: str) -> int:
     if principal == "read-only" and op.writes:
         return 403
     if op.kind == ACCOUNT:
+        if principal == "agent" and op.label not in AGENT_ACCOUNT_OPS:
+            return 403
         return op.status
-    if principal == "outsider":
+    if principal == "outsider" or (principal == "agent" and not op.in_org_a):
         return 404
-    role = "owner" if principal == "read-only" else principal
+    role = "owner" if principal in ("read-only", "agent") else principal
     return op.status if role in op.allowed else 403

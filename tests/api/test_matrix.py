@@ -1,5 +1,6 @@
 """Every operation as owner, admin, developer, viewer, a member of another organization,
-anonymous, and a read-only token: each answer is checked against the role table."""
+anonymous, a read-only token and an agent token: each answer is checked against the role
+table."""
 
 from __future__ import annotations
 
@@ -7,12 +8,14 @@ import re
 from typing import Any
 
 from tests.api.matrix_ops import OPERATIONS, PRINCIPALS, Op, account_of, expected_status
-from tests.fixtures.api import ApiClient, World
+from tests.fixtures.api import ApiClient, World, create_token
 
 
 def _credential(world: World, principal: str) -> str | None:
     if principal == "read-only":
         return world.read_token
+    if principal == "agent":
+        return str(world.extra["agent"])
     account = account_of(world, principal)
     return account.token if account else None
 
@@ -45,6 +48,8 @@ async def test_every_operation_for_every_principal(client: ApiClient, world: Wor
         )
     ).ok(201)
     world.extra["project"] = project["id"]
+    agent = await create_token(client, world.owner.token, org=world.org, name="matrix agent")
+    world.extra["agent"] = agent["secret"]
     mismatches = []
     for op in OPERATIONS:
         for principal in PRINCIPALS:

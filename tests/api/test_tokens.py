@@ -102,8 +102,12 @@ async def test_agent_token_is_bound_to_its_organization(client: ApiClient, world
     (await client.delete(f"orgs/{world.org}", token=secret)).problem(403)
     # Nothing outside its organization, even where the creator is a member.
     (await client.get(f"orgs/{world.other_org}", token=secret)).problem(404)
+    # Nor anything of the creator's account but "who am I".
+    for path in ("orgs", "tokens"):
+        (await client.get(path, token=secret)).problem(403)
     (await client.post("tokens", token=secret, json={"name": "mint"})).problem(403)
-    (await client.get("auth/me", token=secret)).ok()
+    me = (await client.get("auth/me", token=secret)).ok()
+    assert (me["credential"]["kind"], me["credential"]["org_id"]) == ("agent", world.org)
     listed = (await client.get(f"orgs/{world.org}/agent-tokens", token=world.owner.token)).ok()
     assert [t["id"] for t in listed["items"]] == [agent["id"]]
     # Removing the creator from the organization revokes their agent tokens there.

@@ -245,7 +245,7 @@ async def logout() -> tuple[str, int]:
 
 
 @bp.get("/me")
-@requires("account:read")
+@requires("identity:read")
 @validate_response(MeOut)
 async def me() -> MeOut:
     """The caller's account and the credential in use."""
