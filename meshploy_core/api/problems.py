@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from quart import Quart, Response, g, json
 from quart_schema import RequestSchemaValidationError
 from quart_schema.validation import QuerystringValidationError
+from sqlalchemy.exc import InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException
 
 from meshploy_core.errors import (
@@ -193,6 +194,19 @@ def install_error_handlers(app: Quart) -> None:
     @app.errorhandler(HTTPException)
     async def _http(exc: HTTPException) -> Response:
         return render_http_error(exc)
+
+    @app.errorhandler(OperationalError)
+    @app.errorhandler(InterfaceError)
+    @app.errorhandler(ConnectionError)
+    @app.errorhandler(TimeoutError)
+    async def _database(exc: Exception) -> Response:
+        # Connection-level failures (not the message: it may name hosts or users).
+        log.error("database unavailable: %s", type(exc).__name__)
+        return problem_response(
+            ERROR_TABLE[DatabaseError],
+            "the database is unavailable; try again shortly",
+            headers={"Retry-After": "5"},
+        )
 
     @app.errorhandler(Exception)
     async def _internal(exc: Exception) -> Response:

@@ -3,7 +3,9 @@ in the logs."""
 
 from __future__ import annotations
 
-from tests.fixtures.api import ApiClient, LogCapture, World
+from meshploy_core.app import create_app
+from tests.fixtures.api import ApiClient, LogCapture, SecretTracker, World
+from tests.fixtures.postgres import settings_for
 
 
 async def test_unknown_route_and_wrong_method(client: ApiClient, world: World) -> None:
@@ -58,3 +60,17 @@ async def test_request_id_is_in_response_problem_and_logs(
     assert {"trace-abc-123", rid} <= logged
     line = next(x for x in captured_logs.lines if x.get("request_id") == rid)
     assert (line["status"], line["method"]) == (404, "GET")
+
+
+async def test_database_outage_is_503_without_details(secrets_tracker: SecretTracker) -> None:
+    app = create_app(settings_for("postgresql://u:dbpassword@127.0.0.1:1/x"))
+    secrets_tracker.add("dbpassword", "database password")
+    async with app.test_app():
+        client = ApiClient(app, secrets_tracker)
+        for reply in (
+            await client.get("auth/status"),
+            await client.get("orgs", token="mpt_00000000_" + "x" * 43),
+        ):
+            body = reply.problem(503)
+            assert body["detail"] == "the database is unavailable; try again shortly"
+            assert reply.headers["Retry-After"] == "5"
