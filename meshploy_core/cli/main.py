@@ -16,6 +16,7 @@ from meshploy_core.cli.db import db
 from meshploy_core.cli.dev import dev
 from meshploy_core.cli.plugins import plugins
 from meshploy_core.cli.serve import serve_cmd
+from meshploy_core.cli.worker import worker_cmd
 from meshploy_core.errors import MeshployError
 from meshploy_core.plugins.manager import PluginManager
 
@@ -35,7 +36,7 @@ def cli(ctx: click.Context, config: str | None) -> None:
     ctx.obj["config"] = config
 
 
-for command in (admin, db, dev, plugins, serve_cmd):
+for command in (admin, db, dev, plugins, serve_cmd, worker_cmd):
     cli.add_command(command)
 
 

@@ -110,14 +110,15 @@ def _wait_line(proc: subprocess.Popen[str], prefix: str, timeout: float) -> str:
     raise AssertionError(f"no {prefix!r} line within {timeout}s (exit {proc.poll()})")
 
 
-def _run_dev(data_dir: Path, port: int) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "meshploy_core", "dev", "--port", str(port)],
-        env={**CLEAN_ENV, "MESHPLOY_DATA_DIR": str(data_dir)},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
+def _run_dev(data_dir: Path, port: int, stderr: Path) -> subprocess.Popen[str]:
+    with stderr.open("a") as err:
+        return subprocess.Popen(
+            [sys.executable, "-m", "meshploy_core", "dev", "--port", str(port)],
+            env={**CLEAN_ENV, "MESHPLOY_DATA_DIR": str(data_dir)},
+            stdout=subprocess.PIPE,
+            stderr=err,
+            text=True,
+        )
 
 
 def _stop(proc: subprocess.Popen[str]) -> None:
@@ -132,7 +133,8 @@ def _stop(proc: subprocess.Popen[str]) -> None:
 def test_dev_starts_its_own_postgres_and_keeps_state(tmp_path: Path) -> None:
     data_dir = make_temp_dir("meshploy-dev-") / "data"
     port = free_port()
-    proc = _run_dev(data_dir, port)
+    err = tmp_path / "dev.err"
+    proc = _run_dev(data_dir, port, err)
     try:
         line = _wait_line(proc, "MESHPLOY_API_URL=", 120)
         assert line == f"MESHPLOY_API_URL=http://127.0.0.1:{port}"
@@ -145,9 +147,14 @@ def test_dev_starts_its_own_postgres_and_keeps_state(tmp_path: Path) -> None:
     assert oct(key_file.stat().st_mode & 0o777) == "0o600"
     first_key = key_file.read_text()
     assert not (data_dir / "postgres" / "postmaster.pid").exists(), "PostgreSQL left running"
+    said = err.read_text()
+    assert "reconciler worker running" in said, said[-2000:]
+    kubeconfig = Path(next(line for line in said.splitlines()
+                           if line.startswith("KUBECONFIG=")).split("=", 1)[1])
+    assert not kubeconfig.exists(), "the local cluster's files must be removed at exit"
 
-    # A second run reuses the same cluster and key.
-    proc = _run_dev(data_dir, port)
+    # A second run reuses the same PostgreSQL data and key.
+    proc = _run_dev(data_dir, port, err)
     try:
         _wait_line(proc, "MESHPLOY_API_URL=", 120)
         assert httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=10).status_code == 200

@@ -1,0 +1,1 @@
+"""Deploying services: the catalog of services, deployment requests, and the reconciler."""

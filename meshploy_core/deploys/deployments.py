@@ -1,0 +1,249 @@
+"""Deployments: requesting, rolling back, cancelling, and reading their log.
+
+A deployment row snapshots the service's full spec and environment at request time; the
+reconciler (a separate process) applies it. Deploys of one service run one at a time: a new
+request supersedes any older one still queued.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import uuid
+
+from sqlalchemy import select, text, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from meshploy_core.db.base import utcnow
+from meshploy_core.db.models import Deployment, DeploymentEvent, Organization, Project, Service
+from meshploy_core.deploys.catalog import config_of, env_of, update_service, workload_spec
+from meshploy_core.errors import Conflict, NotFound
+from meshploy_core.services import audit
+from meshploy_core.services.audit import Actor
+from meshploy_core.services.paging import Page, PageRequest, fetch_page
+
+ACTIVE = ("queued", "deploying")
+FINAL = ("healthy", "failed", "cancelled", "superseded")
+#: Wakes the reconciler at once instead of at its next poll.
+DEPLOY_CHANNEL = "meshploy_deploys"
+
+
+async def add_event(
+    session: AsyncSession,
+    deployment_id: uuid.UUID,
+    message: str,
+    *,
+    source: str = "meshploy",
+    level: str = "info",
+    dedupe_key: str | None = None,
+) -> None:
+    """Append a log line (skipped if ``dedupe_key`` was already recorded)."""
+    if dedupe_key is not None:
+        seen = await session.scalar(
+            select(DeploymentEvent.id).where(
+                DeploymentEvent.deployment_id == deployment_id,
+                DeploymentEvent.dedupe_key == dedupe_key,
+            )
+        )
+        if seen is not None:
+            return
+    session.add(
+        DeploymentEvent(
+            deployment_id=deployment_id,
+            source=source,
+            level=level,
+            message=message[:4000],
+            dedupe_key=dedupe_key,
+            created_at=utcnow(),
+        )
+    )
+
+
+async def _supersede_queued(session: AsyncSession, service_id: uuid.UUID) -> list[uuid.UUID]:
+    rows = await session.scalars(
+        update(Deployment)
+        .where(Deployment.service_id == service_id, Deployment.status == "queued")
+        .values(
+            status="superseded",
+            finished_at=utcnow(),
+            reason="a newer deploy of this service was requested",
+        )
+        .returning(Deployment.id)
+    )
+    return list(rows)
+
+
+async def _notify(session: AsyncSession) -> None:
+    # Delivered at commit (and dropped on rollback), like the row it announces.
+    await session.execute(text(f"NOTIFY {DEPLOY_CHANNEL}"))
+
+
+async def _enqueue(
+    session: AsyncSession,
+    actor: Actor,
+    org: Organization,
+    project: Project,
+    service: Service,
+    *,
+    image: str,
+    spec_json: dict[str, object],
+    env: dict[str, str],
+    rollback_of: uuid.UUID | None,
+    action: str,
+) -> Deployment:
+    # Serialise requests for one service so two concurrent deploys queue in a defined order.
+    await session.execute(select(Service.id).where(Service.id == service.id).with_for_update())
+    superseded = await _supersede_queued(session, service.id)
+    deployment = Deployment(
+        id=uuid.uuid4(),
+        service_id=service.id,
+        image=image,
+        spec_snapshot=spec_json,
+        env_snapshot=json.dumps(env),
+        status="queued",
+        triggered_by=actor.user_id,
+        rollback_of=rollback_of,
+        created_at=utcnow(),
+    )
+    session.add(deployment)
+    await session.flush()
+    note = f"queued {image}" + (f" (rollback to {rollback_of})" if rollback_of else "")
+    await add_event(session, deployment.id, note)
+    for old in superseded:
+        await add_event(session, old, f"superseded by deployment {deployment.id}")
+    await audit.record(
+        session,
+        actor,
+        action,
+        "deployment",
+        deployment.id,
+        org_id=org.id,
+        details={"service": service.name, "image": image},
+    )
+    await _notify(session)
+    return deployment
+
+
+async def request_deploy(
+    session: AsyncSession,
+    actor: Actor,
+    org: Organization,
+    project: Project,
+    service: Service,
+    image: str | None = None,
+) -> Deployment:
+    """Queue a deploy of the service as configured now (optionally with a new image)."""
+    if service.deleted_at is not None:
+        raise NotFound("no such service in this project")
+    if image is not None and image != service.image:
+        cfg = dataclasses.replace(config_of(service), image=image)
+        await update_service(session, actor, project, service, cfg)
+    spec = workload_spec(service, project, org)
+    return await _enqueue(
+        session,
+        actor,
+        org,
+        project,
+        service,
+        image=spec.image,
+        spec_json=spec.to_json(),
+        env=env_of(service),
+        rollback_of=None,
+        action="deployment.create",
+    )
+
+
+async def request_rollback(
+    session: AsyncSession,
+    actor: Actor,
+    org: Organization,
+    project: Project,
+    service: Service,
+    target: Deployment,
+) -> Deployment:
+    """Queue a new deployment re-applying ``target``'s snapshot (image and env as they were)."""
+    if target.service_id != service.id:
+        raise NotFound("no such deployment for this service")
+    if target.status != "healthy":
+        raise Conflict(
+            f"deployment {target.id} ended {target.status}; roll back to one that was healthy"
+        )
+    env = json.loads(target.env_snapshot) if target.env_snapshot else {}
+    return await _enqueue(
+        session,
+        actor,
+        org,
+        project,
+        service,
+        image=target.image,
+        spec_json=dict(target.spec_snapshot),
+        env=env,
+        rollback_of=target.id,
+        action="deployment.rollback",
+    )
+
+
+async def request_cancel(
+    session: AsyncSession, actor: Actor, org: Organization, deployment: Deployment
+) -> Deployment:
+    """Cancel a queued deployment at once, or ask the reconciler to stop a running one."""
+    if deployment.status not in ACTIVE:
+        raise Conflict(f"deployment {deployment.id} already ended ({deployment.status})")
+    if deployment.status == "queued":
+        deployment.status = "cancelled"
+        deployment.finished_at = utcnow()
+        deployment.reason = "cancelled before it started"
+        await add_event(session, deployment.id, "cancelled before it started")
+    else:
+        deployment.cancel_requested_at = utcnow()
+        await add_event(session, deployment.id, "cancellation requested")
+        await _notify(session)
+    await session.flush()
+    await audit.record(
+        session, actor, "deployment.cancel", "deployment", deployment.id, org_id=org.id
+    )
+    return deployment
+
+
+async def get_deployment(
+    session: AsyncSession, project: Project, deployment_id: uuid.UUID
+) -> tuple[Deployment, Service]:
+    """A deployment of a service in ``project``, else NotFound."""
+    row = (
+        await session.execute(
+            select(Deployment, Service)
+            .join(Service, Service.id == Deployment.service_id)
+            .where(Deployment.id == deployment_id, Service.project_id == project.id)
+        )
+    ).first()
+    if row is None:
+        raise NotFound("no such deployment in this project")
+    return row[0], row[1]
+
+
+async def list_deployments(
+    session: AsyncSession, service: Service, page: PageRequest
+) -> Page[Deployment]:
+    """The service's deployments, newest first."""
+    query = select(Deployment).where(Deployment.service_id == service.id)
+    return await fetch_page(
+        session,
+        query,
+        [Deployment.created_at, Deployment.id],
+        lambda d: (d.created_at, d.id),
+        page,
+        descending=True,
+    )
+
+
+async def events_after(
+    session: AsyncSession, deployment_id: uuid.UUID, after_id: int = 0, limit: int = 500
+) -> list[DeploymentEvent]:
+    """Log lines of a deployment after event id ``after_id``, oldest first."""
+    rows = await session.scalars(
+        select(DeploymentEvent)
+        .where(DeploymentEvent.deployment_id == deployment_id, DeploymentEvent.id > after_id)
+        .order_by(DeploymentEvent.id)
+        .limit(limit)
+    )
+    return list(rows)

@@ -1,0 +1,81 @@
+"""The ``meshploy worker`` process: elect a leader, then reconcile until told to stop.
+
+Every worker connects to PostgreSQL and Kubernetes; only the one holding the advisory lock
+acts. A deploy request (``NOTIFY meshploy_deploys``) wakes the leader at once; otherwise it
+runs a pass every ``interval`` seconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+import asyncpg
+
+from meshploy_core.db.engine import create_engine, session_factory
+from meshploy_core.deploys.deployments import DEPLOY_CHANNEL
+from meshploy_core.deploys.leader import LeaderLock, asyncpg_dsn
+from meshploy_core.deploys.reconciler import Reconciler, ReconcilerConfig
+from meshploy_core.errors import ConfigError
+from meshploy_core.kube.adapter import KubeAdapter
+from meshploy_core.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+async def _wait(events: list[asyncio.Event], seconds: float) -> None:
+    waiters = [asyncio.ensure_future(e.wait()) for e in events]
+    try:
+        await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for w in waiters:
+            w.cancel()
+
+
+async def run_worker(
+    settings: Settings,
+    stop: asyncio.Event,
+    *,
+    interval: float = 1.0,
+    config: ReconcilerConfig | None = None,
+    on_leader: asyncio.Event | None = None,
+) -> None:
+    """Run until ``stop`` is set; leadership is taken and kept through the advisory lock."""
+    if not settings.kubeconfig:
+        raise ConfigError(
+            "KUBECONFIG is not set; point it at the cluster's kubeconfig (K3s: "
+            "/etc/rancher/k3s/k3s.yaml), or run `meshploy dev`, which starts a local cluster"
+        )
+    url = settings.require_database_url()
+    engine = create_engine(settings, pool_size=4)
+    kube = await KubeAdapter.connect(settings.kubeconfig)
+    lock = LeaderLock(url)
+    wake = asyncio.Event()
+    listener: asyncpg.Connection | None = None
+    reconciler = Reconciler(session_factory(engine), kube, config or ReconcilerConfig())
+    try:
+        while not stop.is_set():
+            if not lock.held and not await lock.try_acquire():
+                await _wait([stop], interval)
+                continue
+            if not await lock.still_held():
+                continue
+            if on_leader is not None:
+                on_leader.set()
+            if listener is None or listener.is_closed():
+                with contextlib.suppress(OSError, asyncpg.PostgresError):
+                    listener = await asyncpg.connect(asyncpg_dsn(url), timeout=10)
+                    await listener.add_listener(DEPLOY_CHANNEL, lambda *_: wake.set())
+            wake.clear()
+            try:
+                await reconciler.run_once()
+            except Exception:
+                log.exception("reconciler pass failed; retrying")
+            await _wait([stop, wake], interval)
+    finally:
+        await lock.release()
+        if listener is not None and not listener.is_closed():
+            await listener.close()
+        await kube.close()
+        await engine.dispose()

@@ -1,0 +1,99 @@
+"""Everything ``meshploy dev`` runs on one machine, started in order and stopped in reverse.
+
+Embedded defaults stand in for every external part that is not configured: PostgreSQL from
+the system's binaries when ``DATABASE_URL`` is unset, a generated and kept dev
+``ENCRYPTION_KEY``, the local Kubernetes test cluster when ``KUBECONFIG`` is unset, and the
+reconciler worker in the same process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from meshploy_core import devenv
+from meshploy_core.db import migrate
+from meshploy_core.db.engine import create_engine
+from meshploy_core.devcluster import DevCluster, standard_nodes
+from meshploy_core.localpg import LocalPostgres
+from meshploy_core.settings import Settings, parse_key
+
+log = logging.getLogger(__name__)
+
+
+def _sim_stages() -> list[Path]:
+    """Meshploy's simulated-kubelet kwok stages, when running from a source checkout."""
+    root = Path(__file__).resolve().parents[1] / "testbed" / "kwok"
+    return sorted(root.glob("*.yaml"))
+
+
+@dataclass
+class DevStack:
+    """Start with :meth:`start` (blocking parts run in threads), stop with :meth:`stop`."""
+
+    settings: Settings
+    with_cluster: bool = True
+    with_worker: bool = True
+    say: Callable[[str], None] = print
+    data_dir: Path = field(default_factory=devenv.data_dir)
+    _pg: LocalPostgres | None = None
+    _cluster: DevCluster | None = None
+    _worker: asyncio.Task[None] | None = None
+    _stop: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def start(self) -> Settings:
+        """Bring every part up; return the effective settings."""
+        s = self.settings
+        if s.encryption_key is None:
+            key = devenv.dev_encryption_key(self.data_dir)
+            s = dataclasses.replace(s, encryption_key=parse_key("ENCRYPTION_KEY", key))
+        if s.database_url is None:
+            self.say(f"starting PostgreSQL in {self.data_dir / 'postgres'} ...")
+            self._pg = LocalPostgres(self.data_dir / "postgres")
+            await asyncio.to_thread(self._pg.start)
+            s = dataclasses.replace(s, database_url=self._pg.url())
+        engine = create_engine(s, pool_size=1)
+        try:
+            state = await migrate.upgrade(engine)
+        finally:
+            await engine.dispose()
+        self.say(f"database at migration {state.current}")
+        if self.with_cluster and s.kubeconfig is None:
+            self.say("starting the local Kubernetes cluster (simulated nodes) ...")
+            self._cluster = DevCluster(standard_nodes(workers=2, builders=1),
+                                       extra_kwok_stages=_sim_stages())
+            await asyncio.to_thread(self._cluster.start)
+            s = dataclasses.replace(s, kubeconfig=str(self._cluster.kubeconfig_path))
+            self.say(f"KUBECONFIG={self._cluster.kubeconfig_path}")
+        if self.with_worker and s.kubeconfig:
+            from meshploy_core.deploys.worker import run_worker
+
+            leader = asyncio.Event()
+            self._worker = asyncio.create_task(run_worker(s, self._stop, on_leader=leader))
+            waiter = asyncio.ensure_future(leader.wait())
+            done, _ = await asyncio.wait({waiter, self._worker}, timeout=60,
+                                         return_when=asyncio.FIRST_COMPLETED)
+            if self._worker in done:
+                self._worker.result()  # raises the worker's start-up error
+            waiter.cancel()
+            self.say("reconciler worker running")
+        self.settings = s
+        return s
+
+    async def stop(self) -> None:
+        """Stop everything that was started, newest first; never raises."""
+        self._stop.set()
+        if self._worker is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._worker, 30)
+        if self._cluster is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.to_thread(self._cluster.stop)
+        if self._pg is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.to_thread(self._pg.stop)
