@@ -15,7 +15,7 @@ import hmac
 import ipaddress
 import uuid
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -38,7 +38,7 @@ class Principal:
     user: User
     token: ApiToken
     via: str  # "bearer" or "cookie"
-    secret: str
+    secret: str = field(repr=False)
 
     @property
     def scope(self) -> str:

@@ -10,14 +10,14 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True)
 class IssuedToken:
     """A freshly issued token: ``secret`` is shown once; ``prefix`` and ``digest`` are stored."""
 
-    secret: str
+    secret: str = field(repr=False)
     prefix: str
     digest: str
 

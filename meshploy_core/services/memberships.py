@@ -7,7 +7,7 @@ expires, and can be used exactly once (the row is locked while it is claimed).
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlalchemy import func, select, update
@@ -133,7 +133,7 @@ class IssuedInvitation:
     """A new invitation and its token (shown once)."""
 
     invitation: Invitation
-    token: str
+    token: str = field(repr=False)
 
 
 def invitation_status(inv: Invitation, now: datetime | None = None) -> str:

@@ -8,7 +8,7 @@ expired token fails on the very next request.
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
@@ -35,7 +35,7 @@ class IssuedApiToken:
     """A new token row and its secret (return the secret to the caller once, never store)."""
 
     token: ApiToken
-    secret: str
+    secret: str = field(repr=False)
 
 
 async def create_token(

@@ -15,7 +15,7 @@ import hmac
 import secrets
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import cast
 
 import pyotp
@@ -39,8 +39,8 @@ RECOVERY_CODES = 10
 class TotpSetup:
     """A new (not yet enabled) TOTP secret and its ``otpauth://`` URI for authenticator apps."""
 
-    secret: str
-    uri: str
+    secret: str = field(repr=False)
+    uri: str = field(repr=False)
 
 
 def _normalize_code(code: str) -> str:

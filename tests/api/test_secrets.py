@@ -142,3 +142,21 @@ async def test_internal_errors_never_echo_and_logs_redact_secrets(
     json_lines = [json.dumps(line) for line in captured_logs.lines]
     assert any("RuntimeError" in line for line in json_lines), "the failure must be logged"
     assert not any(planted in line for line in json_lines), "JSON log lines must redact tokens"
+
+
+def test_secret_holding_objects_do_not_show_secrets_in_repr() -> None:
+    from meshploy_core.db.models import ApiToken, Invitation
+    from meshploy_core.services.memberships import IssuedInvitation
+    from meshploy_core.services.tokens import IssuedApiToken
+    from meshploy_core.services.twofactor import TotpSetup
+
+    secret = issue_token("mpt").secret
+    objects = [
+        issue_token("mpt"),
+        IssuedApiToken(token=ApiToken(), secret=secret),
+        IssuedInvitation(invitation=Invitation(), token=secret),
+        TotpSetup(secret=secret, uri=f"otpauth://totp/x?secret={secret}"),
+    ]
+    for obj in objects:
+        assert secret not in repr(obj), type(obj).__name__
+    assert "secret" not in repr(objects[0]).split("(", 1)[1]
