@@ -3,6 +3,7 @@ atomic ownership transfer; membership of several organizations."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 
 import pytest
@@ -12,7 +13,7 @@ from sqlalchemy.exc import IntegrityError
 
 from meshploy_core.app import state
 from meshploy_core.db.models import Membership
-from tests.fixtures.api import ApiClient, World
+from tests.fixtures.api import ApiClient, SecretTracker, World
 
 
 async def test_create_list_rename_delete(client: ApiClient, world: World) -> None:
@@ -149,3 +150,33 @@ async def test_deleting_an_org_removes_its_data_but_keeps_its_audit_record(
         ).one()
     assert projects == 0
     assert record.org_id is None and record.details["org_id"] == org
+
+
+async def test_concurrent_transfers_leave_exactly_one_owner(
+    app: Quart, world: World, secrets_tracker: SecretTracker
+) -> None:
+    path = f"orgs/{world.org}/transfer"
+    targets = [world.members["admin"], world.members["developer"]]
+    clients = [ApiClient(app, secrets_tracker) for _ in targets]
+    replies = await asyncio.gather(
+        *(
+            c.post(path, token=world.owner.token, json={"user_id": t.user_id})
+            for c, t in zip(clients, targets, strict=True)
+        )
+    )
+    assert sorted(r.status for r in replies) == [200, 403], [r.text for r in replies]
+    async with state(app).session() as session:
+        owners = (
+            (
+                await session.execute(
+                    text(
+                        "SELECT user_id::text FROM memberships WHERE org_id = :o AND role = 'owner'"
+                    ),
+                    {"o": world.org},
+                )
+            )
+            .scalars()
+            .all()
+        )
+    winner = next(t for t, r in zip(targets, replies, strict=True) if r.status == 200)
+    assert owners == [winner.user_id]

@@ -9,7 +9,8 @@ from tests.fixtures.postgres import settings_for
 
 
 async def test_unknown_route_and_wrong_method(client: ApiClient, world: World) -> None:
-    (await client.get("/api/v1/nope")).problem(404)
+    unknown = await client.get("/api/v1/nope")
+    assert unknown.problem(404)["request_id"] == unknown.headers["X-Request-Id"]
     wrong = await client.request("PUT", f"orgs/{world.org}", token=world.owner.token)
     wrong.problem(405)
     assert "PATCH" in wrong.headers.get("Allow", "")
