@@ -29,6 +29,7 @@ from meshploy_core.devcluster.kubeconfig import write_kubeconfig
 from meshploy_core.devcluster.nodes import SimulatedNode
 from meshploy_core.devcluster.pki import CertPair, generate_pki
 from meshploy_core.devcluster.processes import ManagedProcess, spawn, stop_process
+from meshploy_core.devcluster.realnode import RealNode, RealNodes
 
 
 def _free_ports(count: int) -> list[int]:
@@ -79,6 +80,7 @@ class DevCluster:
         self._extra_stages = [Path(p) for p in extra_kwok_stages]
         self._procs: list[ManagedProcess] = []
         self._api: KubeApi | None = None
+        self._real: RealNodes | None = None
         self.server = ""
 
     # ----- paths and clients -------------------------------------------------------------
@@ -139,6 +141,9 @@ class DevCluster:
 
     def stop(self) -> None:
         """Stop every component (newest first) and remove a temporary workdir."""
+        if self._real is not None:
+            real, self._real = self._real, None
+            real.stop()  # containers, mounts, namespaces, cgroups: before the files go
         for proc in reversed(self._procs):
             stop_process(proc)
         self._procs.clear()
@@ -249,6 +254,23 @@ class DevCluster:
         if wait:
             self.wait_nodes_ready([node.name])
         return node
+
+    @property
+    def real_nodes(self) -> RealNodes:
+        """The real (kubelet + containerd) nodes, their network and the gateway registry."""
+        if self._real is None:
+            self._real = RealNodes(self, self._timeout)
+        return self._real
+
+    def add_real_node(
+        self, name: str, labels: dict[str, str] | None = None, wait: bool = True
+    ) -> RealNode:
+        """Start a real worker node (see :mod:`meshploy_core.devcluster.realnode`).
+
+        The first one also starts the node bridge, the API forwarder and the registry.
+        Raises :class:`DevClusterError` naming what is missing when the machine cannot.
+        """
+        return self.real_nodes.add(name, labels, wait)
 
     def wait_nodes_ready(self, names: Sequence[str], timeout: float | None = None) -> None:
         """Wait until every named node reports Ready=True."""

@@ -30,6 +30,9 @@ CLIENTS: dict[str, tuple[str, tuple[str, ...]]] = {
     "scheduler": ("system:kube-scheduler", ()),
     # kwok writes node and pod status for every simulated node: it acts as all kubelets.
     "kwok": ("kwok-controller", ("system:masters",)),
+    # The API server's identity towards real kubelets (logs, exec), which authenticate
+    # clients by certificate and authorize them with SubjectAccessReviews.
+    "apiserver-kubelet-client": ("kube-apiserver-kubelet-client", ("system:masters",)),
 }
 CONTROLLERS = (
     "clusterrole-aggregation-controller",
@@ -129,6 +132,10 @@ def apiserver_argv(lo: Layout) -> list[str]:
         "--allow-privileged=true",
         "--profiling=false",
         f"--cert-dir={lo.workdir / 'pki' / 'apiserver-generated'}",
+        f"--kubelet-client-certificate={pki.clients['apiserver-kubelet-client'].cert_path}",
+        f"--kubelet-client-key={pki.clients['apiserver-kubelet-client'].key_path}",
+        # Real nodes are reached at their mesh address; their names are not in any DNS.
+        "--kubelet-preferred-address-types=InternalIP,Hostname",
     ]
 
 

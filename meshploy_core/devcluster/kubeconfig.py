@@ -21,22 +21,28 @@ def write_kubeconfig(
     client: CertPair,
     cluster_name: str = "meshploy-dev",
     user: str = "admin",
+    tls_server_name: str | None = None,
 ) -> Path:
     """Write a self-contained kubeconfig (certificates inlined) for ``client`` at ``path``.
 
     Inlining means the file keeps working when copied elsewhere, as long as the cluster runs.
+    ``tls_server_name`` checks the server certificate against that name instead of the
+    address in ``server`` (a real node reaches the API server through a forwarder).
     """
     context = f"{user}@{cluster_name}"
+    cluster: dict[str, str] = {
+        "server": server,
+        "certificate-authority-data": _b64(ca_cert.read_bytes()),
+    }
+    if tls_server_name:
+        cluster["tls-server-name"] = tls_server_name
     config = {
         "apiVersion": "v1",
         "kind": "Config",
         "clusters": [
             {
                 "name": cluster_name,
-                "cluster": {
-                    "server": server,
-                    "certificate-authority-data": _b64(ca_cert.read_bytes()),
-                },
+                "cluster": cluster,
             }
         ],
         "users": [

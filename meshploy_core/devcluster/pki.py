@@ -213,3 +213,27 @@ def generate_pki(
         )
     )
     return ClusterPKI(ca, apiserver, sa_key_path, sa_pub_path, issued)
+
+
+def issue_client_cert(
+    directory: Path,
+    stem: str,
+    ca: CertPair,
+    common_name: str,
+    organizations: tuple[str, ...] = (),
+) -> CertPair:
+    """Issue one more client certificate from an existing CA (files written by
+    :func:`generate_pki`), e.g. a kubelet's ``system:node:<name>`` in ``system:nodes``."""
+    directory.mkdir(parents=True, exist_ok=True)
+    ca_cert = x509.load_pem_x509_certificate(ca.cert_pem())
+    ca_key = serialization.load_pem_private_key(ca.key_pem(), password=None)
+    if not isinstance(ca_key, ec.EllipticCurvePrivateKey):
+        raise TypeError(f"{ca.key_path} is not an EC private key")
+    return _issue(
+        directory,
+        stem,
+        ca_key,
+        ca_cert,
+        _name(common_name, organizations),
+        ExtendedKeyUsageOID.CLIENT_AUTH,
+    )

@@ -24,6 +24,7 @@ import os
 import signal
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -101,13 +102,23 @@ def spawn(
     log_path: Path,
     env: dict[str, str] | None = None,
     detached: bool = False,
+    setup: Callable[[], None] | None = None,
 ) -> ManagedProcess:
     """Start ``argv`` in a new session with output to ``log_path``.
 
     Unless ``detached``, the child is killed by the kernel when this process exits.
+    ``setup`` runs in the child just before exec (after the death signal is armed), e.g. to
+    join a cgroup or a network namespace.
     """
     log_path.parent.mkdir(parents=True, exist_ok=True)
     parent = os.getpid()
+
+    def child_setup() -> None:
+        if not detached:
+            _die_with_parent(parent)
+        if setup is not None:
+            setup()
+
     with log_path.open("ab") as log:
         popen = subprocess.Popen(
             argv,
@@ -117,7 +128,7 @@ def spawn(
             env=env,
             start_new_session=True,
             close_fds=True,
-            preexec_fn=None if detached else (lambda: _die_with_parent(parent)),
+            preexec_fn=None if detached and setup is None else child_setup,
         )
     start = process_start_time(popen.pid) or 0
     return ManagedProcess(name, popen.pid, start, log_path, popen)
