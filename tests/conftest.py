@@ -6,4 +6,5 @@ pytest_plugins = [
     "tests.fixtures.postgres",
     "tests.fixtures.kube",
     "tests.fixtures.api",
+    "tests.fixtures.realnode",
 ]

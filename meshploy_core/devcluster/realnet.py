@@ -283,6 +283,8 @@ class RealNetwork:
                 hostnet.write_sysctls(self.sysctls)
                 _remove_empty_dirs(self.created_dirs)
             self.state_file.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):
+                STATE_DIR.rmdir()  # only when no other test bed is recorded there
             self.slot = -1
         if errors:
             raise DevClusterError("; ".join(errors))
