@@ -9,9 +9,9 @@ sharing one stdout pipe never interleave mid-line.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import time
+from json.encoder import encode_basestring_ascii as _q
 
 PIPE_BUF = 4096
 _FLUSH_BYTES = 64 * 1024
@@ -48,25 +48,17 @@ class AccessLog:
         """Record one finished request."""
         if not self.enabled:
             return
-        entry = {
-            "ts": round(time.time(), 3),
-            "type": "access",
-            "request_id": request_id,
-            "client": client,
-            "method": method,
-            "host": host,
-            "target": target,
-            "status": status,
-            "duration_ms": round(duration * 1000, 3),
-            "bytes_in": bytes_in,
-            "bytes_out": bytes_out,
-            "upstream": upstream,
-            "attempts": attempts,
-            "worker": self.worker,
-        }
-        if error:
-            entry["error"] = error
-        line = json.dumps(entry, separators=(",", ":")) + "\n"
+        # Formatted by hand (json.dumps of a dict costs ~3x more); strings are escaped with
+        # the json module's C encoder, so the line is valid JSON whatever a client sent.
+        line = (
+            f'{{"ts":{time.time():.3f},"type":"access","request_id":{_q(request_id)},'
+            f'"client":{_q(client)},"method":{_q(method)},"host":{_q(host)},'
+            f'"target":{_q(target)},"status":{status},"duration_ms":{duration * 1000:.3f},'
+            f'"bytes_in":{bytes_in},"bytes_out":{bytes_out},'
+            f'"upstream":{_q(upstream) if upstream is not None else "null"},'
+            f'"attempts":{attempts},"worker":{self.worker}'
+            + (f',"error":{_q(error)}}}\n' if error else "}\n")
+        )
         self._buf.append(line)
         self._size += len(line)
         if self._size >= _FLUSH_BYTES:

@@ -31,6 +31,10 @@ from meshploy_core.settings import Settings
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 DEFAULT_TRUSTED = ("127.0.0.0/8", "::1/128")
+#: How the supervisor hands the config to a worker process.
+WORKER_CONFIG_ENV = "MESHPLOY_PROXY_WORKER_CONFIG"
+#: A worker's exit code when it cannot listen on the proxy port (restarting would not help).
+EXIT_BIND_FAILED = 3
 
 
 @dataclass(frozen=True)

@@ -77,6 +77,7 @@ class Exchange:
         "up",
         "upgrade",
         "upstream",
+        "upstream_reusable",
         "version",
     )
 
@@ -91,6 +92,7 @@ class Exchange:
         self.upgrade = False
         self.head_done = self.req_done = self.resp_started = self.resp_done = False
         self.finished = self.interim = self.body_sent = self.reused = self.until_close = False
+        self.upstream_reusable = False
         self.prepared: PreparedRequest | None = None
         self.route: Route | None = None
         self.up: UpstreamConnection | None = None
@@ -324,6 +326,7 @@ class Exchange:
             self.upstream_broken(conn, "bad_response")
             return
         conn.headers = []
+        self.upstream_reusable = conn.parser.should_keep_alive()
         self.status = status
         self.out = head.out
         self.keep_alive = head.keep_alive
@@ -338,9 +341,10 @@ class Exchange:
             ctx.stream_idle_timeout if client.streaming else ctx.read_timeout
         )
         if self.method == b"HEAD" and status != 101:
-            reusable = conn.parser.should_keep_alive()
             conn.reset_parser()  # llhttp would wait for the body a HEAD response lacks
-            self.response_done(conn, reusable)
+            self.response_done(conn, self.upstream_reusable)
+        elif head.length > 0:
+            conn.raw_left = head.length  # pass the body through unparsed once headers are done
 
     def response_body(self, data: bytes) -> None:
         """A chunk of the response body."""

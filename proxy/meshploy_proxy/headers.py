@@ -234,10 +234,16 @@ def prepare_request(
 class ResponseHead:
     """The response head for the client and how its body must be framed."""
 
-    __slots__ = ("data", "event_stream", "keep_alive", "out", "until_close")
+    __slots__ = ("data", "event_stream", "keep_alive", "length", "out", "until_close")
 
     def __init__(
-        self, data: bytes, out: int, keep_alive: bool, event_stream: bool, until_close: bool
+        self,
+        data: bytes,
+        out: int,
+        keep_alive: bool,
+        event_stream: bool,
+        until_close: bool,
+        length: int = -1,
     ) -> None:
         self.data = data
         #: How the body goes to the client: OUT_NONE, OUT_RAW or OUT_CHUNKED.
@@ -247,6 +253,8 @@ class ResponseHead:
         self.event_stream = event_stream
         #: The upstream delimits the body by closing the connection.
         self.until_close = until_close
+        #: The body's Content-Length when it is passed through as is, else -1.
+        self.length = length
 
 
 def build_response_head(
@@ -299,6 +307,7 @@ def build_response_head(
         append(b"Connection: upgrade\r\nUpgrade: " + upgrade_value + b"\r\n\r\n")
         return ResponseHead(b"".join(lines), OUT_NONE, False, False, False)
     chunked = until_close = False
+    length = -1
     if te is not None:
         if te.strip().lower() != b"chunked":
             raise ValueError("unsupported transfer coding")
@@ -317,13 +326,14 @@ def build_response_head(
             keep_alive = False
     else:
         out = OUT_RAW
+        length = int(cl)
         append(b"Content-Length: " + cl + CRLF)
     if not keep_alive:
         append(b"Connection: close\r\n")
     elif not client_11:
         append(b"Connection: keep-alive\r\n")
     append(CRLF)
-    return ResponseHead(b"".join(lines), out, keep_alive, event_stream, until_close)
+    return ResponseHead(b"".join(lines), out, keep_alive, event_stream, until_close, length)
 
 
 def chunk(data: bytes) -> bytes:

@@ -26,20 +26,32 @@ Resolver = Callable[[str, int], Upstream]
 
 
 class Route:
-    """One row of the ``routes`` table, ready to serve."""
+    """One row of the ``routes`` table, ready to serve.
 
-    __slots__ = ("hostname", "id", "plen", "prefix", "rr", "upstreams")
+    Routes of one host form a chain through ``next``, longest prefix first, so the table's
+    dict values are routes themselves (no tuple per host: memory matters at 100k routes).
+    """
+
+    __slots__ = ("id", "key", "next", "plen", "prefix", "rr", "upstreams", "wild")
 
     def __init__(
-        self, id: str, hostname: str, prefix: bytes, upstreams: tuple[Upstream, ...]
+        self, id: str, key: bytes, wild: bool, prefix: bytes, upstreams: tuple[Upstream, ...]
     ) -> None:
         self.id = id
-        self.hostname = hostname
+        #: The host as looked up: lower-case ASCII, without ``*.`` for wildcards.
+        self.key = key
+        self.wild = wild
         self.prefix = prefix
         self.plen = len(prefix)
         self.upstreams = upstreams
         #: Round-robin cursor (see :class:`~meshploy_proxy.balancer.Balancer`).
         self.rr = 0
+        self.next: Route | None = None
+
+    @property
+    def hostname(self) -> str:
+        """The hostname as stored (``*.example.com`` for wildcards)."""
+        return ("*." if self.wild else "") + self.key.decode()
 
     def __repr__(self) -> str:
         return f"Route({self.hostname}{self.prefix.decode()} -> {list(self.upstreams)})"
@@ -85,11 +97,29 @@ def _host_bytes(name: str) -> bytes:
         return name.encode("utf-8")
 
 
-def _match(routes: tuple[Route, ...], target: bytes) -> Route | None:
-    for route in routes:  # longest prefix first; "/" (always matches) last
-        if route.matches(target):
-            return route
-    return None
+def host_key(hostname: str) -> tuple[bytes, bool]:
+    """The lookup key of a stored hostname and whether it is a wildcard."""
+    name = normalize_hostname(hostname)
+    if name.startswith("*."):
+        return _host_bytes(name[2:]), True
+    return _host_bytes(name), False
+
+
+def _chain(routes: list[Route]) -> Route | None:
+    routes.sort(key=lambda r: r.plen, reverse=True)
+    head: Route | None = None
+    for route in reversed(routes):
+        route.next = head
+        head = route
+    return head
+
+
+def _walk(head: Route | None) -> list[Route]:
+    out = []
+    while head is not None:
+        out.append(head)
+        head = head.next
+    return out
 
 
 class RouteTable:
@@ -98,8 +128,8 @@ class RouteTable:
     __slots__ = ("_by_id", "exact", "wildcard")
 
     def __init__(self) -> None:
-        self.exact: dict[bytes, tuple[Route, ...]] = {}
-        self.wildcard: dict[bytes, tuple[Route, ...]] = {}
+        self.exact: dict[bytes, Route] = {}
+        self.wildcard: dict[bytes, Route] = {}
         self._by_id: dict[str, Route] = {}
 
     def __len__(self) -> int:
@@ -111,22 +141,19 @@ class RouteTable:
 
     def lookup(self, host: bytes, target: bytes) -> Route | None:
         """The route serving ``host`` (lower-case, no port) and ``target``, or None."""
-        routes = self.exact.get(host)
-        if routes is not None:
-            route = _match(routes, target)
-            if route is not None:
+        route = self.exact.get(host)
+        while route is not None:
+            if route.plen == 1 or route.matches(target):
                 return route
+            route = route.next
         dot = host.find(b".")
         if dot > 0:
-            routes = self.wildcard.get(host[dot + 1 :])
-            if routes is not None:
-                return _match(routes, target)
+            route = self.wildcard.get(host[dot + 1 :])
+            while route is not None:
+                if route.plen == 1 or route.matches(target):
+                    return route
+                route = route.next
         return None
-
-    def _slot(self, hostname: str) -> tuple[dict[bytes, tuple[Route, ...]], bytes]:
-        if hostname.startswith("*."):
-            return self.wildcard, _host_bytes(hostname[2:])
-        return self.exact, _host_bytes(hostname)
 
     def replace_host(self, hostname: str, routes: Iterable[Route]) -> None:
         """Make ``routes`` the complete set for ``hostname`` (none: the host is gone).
@@ -134,42 +161,45 @@ class RouteTable:
         A route id seen under another host before (its hostname was changed by an UPDATE) is
         removed from there, so a rename needs only the new name's notification.
         """
-        hostname = normalize_hostname(hostname)
+        key, wild = host_key(hostname)
         new = list(routes)
         for route in new:
             old = self._by_id.get(route.id)
-            if old is not None and old.hostname != hostname:
-                self._remove_id(old)
-        table, key = self._slot(hostname)
-        for route in table.get(key, ()):
+            if old is not None and (old.key != key or old.wild != wild):
+                self._remove(old)
+        table = self.wildcard if wild else self.exact
+        for route in _walk(table.get(key)):
             self._by_id.pop(route.id, None)
-        if new:
-            new.sort(key=lambda r: r.plen, reverse=True)
-            table[key] = tuple(new)
-            for route in new:
-                self._by_id[route.id] = route
-        else:
+        head = _chain(new)
+        if head is None:
             table.pop(key, None)
+            return
+        table[head.key] = head
+        for route in new:
+            self._by_id[route.id] = route
 
-    def _remove_id(self, route: Route) -> None:
-        table, key = self._slot(route.hostname)
-        remaining = tuple(r for r in table.get(key, ()) if r.id != route.id)
-        if remaining:
-            table[key] = remaining
+    def _remove(self, route: Route) -> None:
+        table = self.wildcard if route.wild else self.exact
+        rest = [r for r in _walk(table.get(route.key)) if r.id != route.id]
+        head = _chain(rest)
+        if head is None:
+            table.pop(route.key, None)
         else:
-            table.pop(key, None)
+            table[route.key] = head
         self._by_id.pop(route.id, None)
 
     def add_all(self, routes: Iterable[Route]) -> None:
         """Add routes, keeping those already present for the same hosts (bulk loads)."""
-        grouped: dict[str, list[Route]] = {}
         for route in routes:
-            grouped.setdefault(route.hostname, []).append(route)
-        for hostname, group in grouped.items():
-            table, key = self._slot(hostname)
-            ids = {r.id for r in group}
-            existing = [r for r in table.get(key, ()) if r.id not in ids]
-            self.replace_host(hostname, existing + group)
+            table = self.wildcard if route.wild else self.exact
+            head = table.get(route.key)
+            if head is None and route.id not in self._by_id:  # the common case: a new host
+                route.next = None
+                table[route.key] = route
+                self._by_id[route.id] = route
+                continue
+            existing = [r for r in _walk(head) if r.id != route.id]
+            self.replace_host(route.hostname, [*existing, route])
 
 
 class RouteBuilder:
@@ -178,6 +208,7 @@ class RouteBuilder:
     def __init__(self, resolve: Resolver) -> None:
         self._resolve = resolve
         self._lists: dict[str, tuple[Upstream, ...]] = {}
+        self._prefixes: dict[bytes, bytes] = {}
         self.invalid = 0
 
     def upstreams(self, text: str) -> tuple[Upstream, ...]:
@@ -213,12 +244,10 @@ class RouteBuilder:
 
     def build(self, row: RouteRow) -> Route:
         """One route from one row."""
-        return Route(
-            row.id,
-            normalize_hostname(row.hostname),
-            normalize_prefix(row.path_prefix),
-            self.upstreams(row.upstreams),
-        )
+        key, wild = host_key(row.hostname)
+        prefix = normalize_prefix(row.path_prefix)
+        prefix = self._prefixes.setdefault(prefix, prefix)  # share b"/" and friends
+        return Route(row.id, key, wild, prefix, self.upstreams(row.upstreams))
 
 
 class Router:

@@ -19,6 +19,7 @@ import httptools
 
 from meshploy_proxy.exchange import Exchange
 from meshploy_proxy.pages import error_page
+from meshploy_proxy.upstream import WRITE_HIGH, WRITE_LOW
 
 if TYPE_CHECKING:
     from meshploy_proxy.context import ProxyContext
@@ -51,11 +52,13 @@ class ClientConnection(asyncio.Protocol):
         "client_ip",
         "client_ip_b",
         "closed",
+        "corked",
         "ctx",
         "deadline",
         "head_bytes",
         "in_head",
         "lingering",
+        "out",
         "parser",
         "parsing",
         "paused",
@@ -85,6 +88,8 @@ class ClientConnection(asyncio.Protocol):
         self.in_head = True
         self.began = False
         self.lingering = False
+        self.corked = False
+        self.out: list[bytes] = []
         self.head_bytes = 0
         self.deadline = 0.0
 
@@ -93,6 +98,7 @@ class ClientConnection(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports implement asyncio.Transport without subclassing it.
         self.transport = cast("asyncio.Transport", transport)
+        self.transport.set_write_buffer_limits(WRITE_HIGH, WRITE_LOW)
         ctx = self.ctx
         peer = transport.get_extra_info("peername")
         ip = peer[0] if isinstance(peer, tuple) else "unix"
@@ -249,9 +255,25 @@ class ClientConnection(asyncio.Protocol):
     # -- used by exchanges ----------------------------------------------------------------
 
     def write(self, data: bytes) -> None:
-        """Send bytes to the client."""
-        if not self.closed and self.transport is not None:
+        """Send bytes to the client (queued while corked)."""
+        if self.closed or self.transport is None:
+            return
+        if self.corked:
+            self.out.append(data)
+        else:
             self.transport.write(data)
+
+    def uncork(self) -> None:
+        """Send what was queued while corked, in one system call."""
+        self.corked = False
+        out = self.out
+        if out:
+            self.out = []
+            if self.transport is not None and not self.transport.is_closing():
+                if len(out) == 1:
+                    self.transport.write(out[0])
+                else:
+                    self.transport.writelines(out)
 
     def pause(self, reason: int) -> None:
         """Stop reading from the client for ``reason`` (reasons accumulate)."""
@@ -356,6 +378,7 @@ class ClientConnection(asyncio.Protocol):
         """
         if self.closed or self.transport is None:
             return
+        self.uncork()
         self.closed = True
         self.lingering = True
         self.deadline = self.ctx.loop.time() + LINGER_SECONDS
@@ -372,6 +395,7 @@ class ClientConnection(asyncio.Protocol):
     def close(self) -> None:
         """Close after flushing what is buffered."""
         if not self.closed:
+            self.uncork()
             self.closed = True
             if self.transport is not None:
                 self.transport.close()

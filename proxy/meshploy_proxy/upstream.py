@@ -16,15 +16,25 @@ import httptools
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
+    from meshploy_proxy.server import ClientConnection
     from meshploy_proxy.tunnel import Tunnel
+
+#: Write-buffer limits on both sides: fewer pause/resume cycles when streaming big bodies,
+#: still a small, bounded amount of memory per connection.
+WRITE_HIGH = 256 * 1024
+WRITE_LOW = 64 * 1024
 
 
 class ResponseSink(Protocol):
     """What an upstream connection reports to (the exchange it is serving)."""
 
+    client: ClientConnection
+    upstream_reusable: bool
+
     def response_head(self, conn: UpstreamConnection) -> None: ...
     def response_body(self, chunk: bytes) -> None: ...
     def response_complete(self, conn: UpstreamConnection) -> None: ...
+    def response_done(self, conn: UpstreamConnection, reusable: bool) -> None: ...
     def response_upgraded(self, conn: UpstreamConnection, rest: bytes) -> None: ...
     def upstream_broken(self, conn: UpstreamConnection, kind: str) -> None: ...
     def upstream_lost(self, conn: UpstreamConnection) -> None: ...
@@ -34,19 +44,27 @@ class ResponseSink(Protocol):
 class Upstream:
     """One upstream address: its idle connections and passive-health state."""
 
-    __slots__ = ("down_until", "fails", "host", "idle", "label", "port", "probing")
+    __slots__ = ("_label", "down_until", "fails", "host", "idle", "port", "registry")
 
-    def __init__(self, host: str, port: int) -> None:
+    def __init__(self, host: str, port: int, registry: UpstreamRegistry | None = None) -> None:
         self.host = host
         self.port = port
-        self.label = f"{host}:{port}"
-        #: Idle connections, most recently used last (LIFO keeps the warmest ones busy).
-        self.idle: list[UpstreamConnection] = []
+        self.registry = registry
+        self._label: str | None = None
+        #: Idle connections, most recently used last (LIFO keeps the warmest ones busy);
+        #: None until the first one (most of 100k routes' upstreams are never pooled at once).
+        self.idle: list[UpstreamConnection] | None = None
         #: Consecutive failures; 0 means healthy.
         self.fails = 0
         #: Monotonic time until which the balancer avoids this upstream.
         self.down_until = 0.0
-        self.probing = False
+
+    @property
+    def label(self) -> str:
+        """``host:port``."""
+        if self._label is None:
+            self._label = f"{self.host}:{self.port}"
+        return self._label
 
     def __repr__(self) -> str:
         return f"Upstream({self.label}, fails={self.fails})"
@@ -63,14 +81,21 @@ class Upstream:
     def release(self, conn: UpstreamConnection, now: float, max_idle: int) -> None:
         """Put a connection whose exchange finished cleanly back in the pool."""
         conn.exchange = None
-        if conn.closed or len(self.idle) >= max_idle:
+        idle = self.idle
+        if idle is None:
+            idle = self.idle = []
+        if conn.closed or len(idle) >= max_idle:
             conn.close()
             return
         conn.idle_since = now
-        self.idle.append(conn)
+        idle.append(conn)
+        if self.registry is not None:
+            self.registry.pooled.add(self)
 
     def close_idle(self, older_than: float) -> None:
         """Close idle connections unused since ``older_than`` (monotonic time)."""
+        if not self.idle:
+            return
         keep = []
         for conn in self.idle:
             if conn.closed:
@@ -87,13 +112,15 @@ class UpstreamRegistry:
 
     def __init__(self) -> None:
         self._by_addr: dict[tuple[str, int], Upstream] = {}
+        #: Upstreams that have (or recently had) idle connections: what the sweep visits.
+        self.pooled: set[Upstream] = set()
 
     def get(self, host: str, port: int) -> Upstream:
         """The upstream for ``host:port``, created on first use."""
         key = (host, port)
         up = self._by_addr.get(key)
         if up is None:
-            up = self._by_addr[key] = Upstream(host, port)
+            up = self._by_addr[key] = Upstream(host, port, self)
         return up
 
     def __iter__(self) -> Iterator[Upstream]:
@@ -102,11 +129,19 @@ class UpstreamRegistry:
     def __len__(self) -> int:
         return len(self._by_addr)
 
+    def sweep(self, older_than: float) -> None:
+        """Close pooled connections idle since ``older_than``."""
+        for up in list(self.pooled):
+            up.close_idle(older_than)
+            if not up.idle:
+                self.pooled.discard(up)
+
     def retain(self, keep: set[Upstream]) -> None:
         """Forget (and close the idle connections of) upstreams no route names any more."""
         for key, up in list(self._by_addr.items()):
             if up not in keep:
                 up.close_idle(float("inf"))
+                self.pooled.discard(up)
                 del self._by_addr[key]
 
 
@@ -119,6 +154,7 @@ class UpstreamConnection(asyncio.Protocol):
         "headers",
         "idle_since",
         "parser",
+        "raw_left",
         "reading_paused",
         "reason",
         "transport",
@@ -136,6 +172,8 @@ class UpstreamConnection(asyncio.Protocol):
         self.idle_since = 0.0
         self.closed = False
         self.reading_paused = False
+        #: Body bytes still to come of a Content-Length response being passed through raw.
+        self.raw_left = 0
         #: Set once the connection carries an Upgrade tunnel instead of HTTP.
         self.tunnel: Tunnel | None = None
 
@@ -144,6 +182,7 @@ class UpstreamConnection(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports implement asyncio.Transport without subclassing it.
         self.transport = cast("asyncio.Transport", transport)
+        self.transport.set_write_buffer_limits(WRITE_HIGH, WRITE_LOW)
 
     def data_received(self, data: bytes) -> None:
         tunnel = self.tunnel
@@ -154,6 +193,21 @@ class UpstreamConnection(asyncio.Protocol):
         if ex is None:  # bytes on an idle connection: the upstream is confused, drop it
             self.close()
             return
+        left = self.raw_left
+        if left:
+            # The rest of a Content-Length body: straight to the client, no parsing, no copy.
+            n = len(data)
+            if n < left:
+                self.raw_left = left - n
+                ex.response_body(data)
+                return
+            self.raw_left = 0
+            ex.response_body(data if n == left else data[:left])
+            self.reset_parser()
+            ex.response_done(self, n == left and ex.upstream_reusable)
+            return
+        client = ex.client
+        client.corked = True  # everything this read produces goes out in one write
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade as exc:
@@ -161,6 +215,8 @@ class UpstreamConnection(asyncio.Protocol):
         except httptools.HttpParserError:
             if self.exchange is ex:
                 ex.upstream_broken(self, "bad_response")
+        finally:
+            client.uncork()
 
     def eof_received(self) -> bool | None:
         return False
@@ -201,11 +257,14 @@ class UpstreamConnection(asyncio.Protocol):
             ex.response_head(self)
 
     def on_body(self, body: bytes) -> None:
+        if self.raw_left:
+            self.raw_left -= len(body)
         ex = self.exchange
         if ex is not None:
             ex.response_body(body)
 
     def on_message_complete(self) -> None:
+        self.raw_left = 0
         ex = self.exchange
         if ex is not None:
             ex.response_complete(self)

@@ -24,7 +24,7 @@ import socket
 import time
 from typing import Any
 
-from meshploy_proxy.config import ProxyConfig
+from meshploy_proxy.config import EXIT_BIND_FAILED, WORKER_CONFIG_ENV, ProxyConfig
 from meshploy_proxy.context import ProxyContext
 from meshploy_proxy.metrics import route_table_age
 from meshploy_proxy.routesync import RouteSync
@@ -32,8 +32,6 @@ from meshploy_proxy.server import ClientConnection
 
 log = logging.getLogger(__name__)
 
-CONFIG_ENV = "MESHPLOY_PROXY_WORKER_CONFIG"
-EXIT_BIND_FAILED = 3
 SWEEP_INTERVAL = 0.5
 
 
@@ -126,10 +124,7 @@ class Worker:
             now = ctx.loop.time()
             for client in [c for c in ctx.clients if c.deadline < now]:
                 client.on_timeout()
-            cutoff = now - self.config.upstream_idle_timeout
-            for up in ctx.registry:
-                if up.idle:
-                    up.close_idle(cutoff)
+            ctx.registry.sweep(now - self.config.upstream_idle_timeout)
             ctx.access_log.flush()
 
     async def run(self) -> int:
@@ -198,7 +193,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--index", type=int, default=0)
     parser.add_argument("--control-fd", type=int, default=-1)
     args = parser.parse_args(argv)
-    config = ProxyConfig.from_json(os.environ[CONFIG_ENV])
+    config = ProxyConfig.from_json(os.environ[WORKER_CONFIG_ENV])
     configure_logging(config.log_level)
     control = socket.socket(fileno=args.control_fd) if args.control_fd >= 0 else None
     worker = Worker(config, args.index, control)

@@ -22,8 +22,7 @@ import time
 from typing import Any
 
 from meshploy_proxy.admin import AdminServer
-from meshploy_proxy.config import ProxyConfig
-from meshploy_proxy.worker import CONFIG_ENV, EXIT_BIND_FAILED
+from meshploy_proxy.config import EXIT_BIND_FAILED, WORKER_CONFIG_ENV, ProxyConfig
 
 log = logging.getLogger(__name__)
 
@@ -137,7 +136,7 @@ class Supervisor:
 
     async def _spawn(self, handle: WorkerHandle) -> None:
         parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-        env = {**os.environ, CONFIG_ENV: self.config.to_json()}
+        env = {**os.environ, WORKER_CONFIG_ENV: self.config.to_json()}
         try:
             handle.proc = await asyncio.create_subprocess_exec(
                 sys.executable,

@@ -248,3 +248,17 @@ def test_balancer_round_robin_health_and_recovery() -> None:
     Balancer.succeeded(two)
     assert (two.fails, two.down_until) == (0, 0.0)
     assert len(registry) == 3
+
+
+def test_proxy_process_imports_stay_small() -> None:
+    # The proxy must start fast and stay small: no web framework, ORM or Kubernetes client.
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, meshploy_proxy.__main__, meshploy_proxy.workers, meshploy_proxy.worker;"
+        "print(','.join(m for m in ('quart', 'sqlalchemy', 'kubernetes', 'alembic')"
+        " if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "", f"the proxy imported {out.stdout.strip()}"
