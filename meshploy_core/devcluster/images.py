@@ -52,7 +52,7 @@ EOF
 echo ok > /tmp/www/healthz
 httpd -f -p "${{PORT:-{port}}}" -h /tmp/www &
 pid=$!
-trap 'sleep "${{DRAIN_SECONDS:-2}}"; kill -TERM "$pid"; wait "$pid"; exit 0' TERM INT
+trap 'sleep "${{DRAIN_SECONDS:-3}}"; kill -TERM "$pid"; wait "$pid"; exit 0' TERM INT
 wait "$pid"
 """
 _CRASH_SH = """#!/bin/sh
