@@ -12,6 +12,10 @@ import contextlib
 import os
 import time
 from json.encoder import encode_basestring_ascii as _q
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from meshploy_proxy.exchange import Exchange
 
 PIPE_BUF = 4096
 _FLUSH_BYTES = 64 * 1024
@@ -63,6 +67,24 @@ class AccessLog:
         self._size += len(line)
         if self._size >= _FLUSH_BYTES:
             self.flush()
+
+    def log_exchange(self, ex: Exchange, status: int, duration: float) -> None:
+        """Record a finished :class:`~meshploy_proxy.exchange.Exchange`."""
+        prep = ex.prepared
+        self.log(
+            request_id=(prep.request_id if prep is not None else b"-").decode("latin-1"),
+            client=ex.client.client_ip,
+            method=ex.method.decode("latin-1"),
+            host=(prep.host if prep is not None else b"").decode("latin-1"),
+            target=ex.target.decode("latin-1")[:2048],
+            status=status,
+            duration=duration,
+            bytes_in=ex.bytes_in,
+            bytes_out=ex.bytes_out,
+            upstream=ex.upstream.label if ex.upstream is not None else None,
+            attempts=ex.attempts,
+            error=ex.error,
+        )
 
     def flush(self) -> None:
         """Write buffered lines (called on a timer and at shutdown)."""

@@ -515,21 +515,6 @@ class Exchange:
         duration = ctx.loop.time() - self.t0 if self.t0 else 0.0
         status = self.status or 499
         ctx.metrics.observe(status, duration, self.bytes_in, self.bytes_out)
-        log = ctx.access_log
-        if log.enabled:
-            prep = self.prepared
-            log.log(
-                request_id=(prep.request_id if prep is not None else b"-").decode("latin-1"),
-                client=client.client_ip,
-                method=self.method.decode("latin-1"),
-                host=(prep.host if prep is not None else b"").decode("latin-1"),
-                target=self.target.decode("latin-1")[:2048],
-                status=status,
-                duration=duration,
-                bytes_in=self.bytes_in,
-                bytes_out=self.bytes_out,
-                upstream=self.upstream.label if self.upstream is not None else None,
-                attempts=self.attempts,
-                error=self.error,
-            )
+        if ctx.access_log.enabled:
+            ctx.access_log.log_exchange(self, status, duration)
         client.exchange_finished(self)
