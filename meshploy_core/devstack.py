@@ -38,6 +38,9 @@ class DevStack:
 
     settings: Settings
     with_cluster: bool = True
+    #: Run the cluster's workloads on a real node (kubelet + containerd) instead of
+    #: simulated workers; see docs/realnode.md.
+    real_node: bool = False
     with_worker: bool = True
     say: Callable[[str], None] = print
     data_dir: Path = field(default_factory=devenv.data_dir)
@@ -65,9 +68,15 @@ class DevStack:
         self.say(f"database at migration {state.current}")
         if self.with_cluster and s.kubeconfig is None:
             self.say("starting the local Kubernetes cluster (simulated nodes) ...")
-            self._cluster = DevCluster(standard_nodes(workers=2, builders=1),
+            # With a real node, no simulated node takes pods that would then never serve.
+            sim = (0, 0) if self.real_node else (2, 1)
+            self._cluster = DevCluster(standard_nodes(workers=sim[0], builders=sim[1]),
                                        extra_kwok_stages=_sim_stages())
             await asyncio.to_thread(self._cluster.start)
+            if self.real_node:
+                from meshploy_core.devcluster.realnode import start_dev_real_node
+
+                await asyncio.to_thread(start_dev_real_node, self._cluster, self.say)
             s = dataclasses.replace(s, kubeconfig=str(self._cluster.kubeconfig_path))
             self.say(f"KUBECONFIG={self._cluster.kubeconfig_path}")
         if self.with_worker and s.kubeconfig:

@@ -29,8 +29,15 @@ from meshploy_core.logs import configure_logging
     show_default=True,
     help="Start the local Kubernetes cluster when KUBECONFIG is unset.",
 )
+@click.option(
+    "--real-node/--no-real-node",
+    default=False,
+    show_default=True,
+    help="Run workloads on a real node (kubelet + containerd; needs root): deployed images "
+    "really serve. See docs/realnode.md.",
+)
 @click.pass_context
-def dev(ctx: click.Context, host: str, port: int, with_cluster: bool) -> None:
+def dev(ctx: click.Context, host: str, port: int, with_cluster: bool, real_node: bool) -> None:
     """Run Meshploy locally with embedded defaults (PostgreSQL, dev key, cluster, worker)."""
     if ctx.invoked_subcommand is not None:
         return
@@ -43,6 +50,7 @@ def dev(ctx: click.Context, host: str, port: int, with_cluster: bool) -> None:
     stack = DevStack(
         dataclasses.replace(settings, secure_cookies=False),
         with_cluster=with_cluster,
+        real_node=real_node,
         say=lambda line: click.echo(line, err=True),
     )
 

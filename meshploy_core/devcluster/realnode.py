@@ -20,7 +20,7 @@ import contextlib
 import json
 import os
 import shutil
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -380,3 +380,15 @@ class RealNodes:
         if self._network is not None:
             network, self._network = self._network, None
             network.stop()
+
+
+def start_dev_real_node(cluster: DevCluster, say: Callable[[str], None]) -> RealNode:
+    """For ``meshploy dev --real-node``: add ``real-1`` and push the sample app image."""
+    say("starting a real worker node (containerd, kubelet, kube-proxy) ...")
+    node = cluster.add_real_node("real-1")
+    real = cluster.real_nodes
+    sample = real.push(images.test_app_image("v1"), "meshploy/testapp", "v1")
+    say(f"real node real-1 at {node.address} (its mesh address; NodePorts answer there)")
+    say(f"image registry at {real.registry} (plain HTTP; docker.io names resolve there too)")
+    say(f"sample image {sample}: port 8080, its page shows $GREETING")
+    return node
