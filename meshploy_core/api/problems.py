@@ -128,7 +128,9 @@ def _pydantic_errors(exc: ValidationError, in_body: bool) -> list[FieldError]:
         loc = [str(part) for part in err["loc"]]
         field = ".".join(loc) or "(body)"
         pointer = "#/" + "/".join(loc) if in_body else None
-        found.append(FieldError(field=field, detail=err["msg"], pointer=pointer))
+        # Our own validators raise ValueError with a complete sentence; drop pydantic's prefix.
+        detail = err["msg"].removeprefix("Value error, ")
+        found.append(FieldError(field=field, detail=detail, pointer=pointer))
     return found
 
 
@@ -145,7 +147,10 @@ def render_error(exc: MeshployError) -> Response:
     if isinstance(exc, Unauthenticated):
         headers["WWW-Authenticate"] = 'Bearer realm="meshploy"'
     if isinstance(exc, ValidationFailed):
-        errors = [FieldError(field=k, detail=v, pointer=f"#/{k}") for k, v in exc.errors.items()]
+        errors = [
+            FieldError(field=k, detail=v, pointer="#/" + k.replace(".", "/"))
+            for k, v in exc.errors.items()
+        ]
     return problem_response(kind, str(exc), errors=errors, headers=headers)
 
 

@@ -63,17 +63,25 @@ PERMISSIONS: Mapping[str, Permission] = dict(
         _p("agent_token:read", ORG, False, "list the organization's agent tokens"),
         _p("agent_token:write", ORG, True, "create and revoke agent tokens"),
         _p("audit:read", ORG, False, "read the organization's audit log"),
+        _p("service:read", ORG, False, "list and read services (environment values masked)"),
+        _p("service:write", ORG, True, "create and configure services, set their environment"),
+        _p("service:delete", ORG, True, "delete services and their running workloads"),
+        _p("deployment:read", ORG, False, "read deployments and their logs"),
+        _p("deployment:write", ORG, True, "deploy, roll back and cancel deployments"),
     ]
 )
 
-_VIEWER = frozenset({"org:read", "member:read", "project:read"})
-_DEVELOPER = _VIEWER | {"project:write"}
+_VIEWER = frozenset(
+    {"org:read", "member:read", "project:read", "service:read", "deployment:read"}
+)
+_DEVELOPER = _VIEWER | {"project:write", "service:write", "deployment:write"}
 _ADMIN = _DEVELOPER | {
     "org:write",
     "invitation:read",
     "member:invite",
     "member:write",
     "project:delete",
+    "service:delete",
     "agent_token:read",
     "agent_token:write",
     "audit:read",

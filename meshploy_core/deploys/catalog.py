@@ -235,6 +235,20 @@ async def _hostname_taken(
     return route_owner is not None and route_owner != service_id
 
 
+async def _check_hostname(
+    session: AsyncSession, hostname: str | None, domain: str, service_id: uuid.UUID | None
+) -> None:
+    if hostname is None:
+        return
+    if not hostname.endswith("." + domain):
+        raise ValidationFailed(
+            f"hostname must be under {domain} (custom domains are added separately)",
+            {"hostname": f"must end with .{domain}"},
+        )
+    if await _hostname_taken(session, hostname, service_id):
+        raise Conflict(f"hostname {hostname!r} is already in use; choose another")
+
+
 async def create_service(
     session: AsyncSession,
     actor: Actor,
@@ -263,13 +277,7 @@ async def create_service(
         if existing.deleted_at is not None:
             raise Conflict(f"service {name!r} is still being deleted; try again in a moment")
         raise Conflict(f"this project already has a service named {name!r}; choose another name")
-    if hostname and await _hostname_taken(session, hostname, None):
-        raise Conflict(f"hostname {hostname!r} is already in use; choose another")
-    if hostname and hostname.endswith("." + domain) is False and hostname != domain:
-        raise ValidationFailed(
-            f"hostname must be under {domain} (custom domains are added separately)",
-            {"hostname": f"must end with .{domain}"},
-        )
+    await _check_hostname(session, hostname, domain, None)
     service = Service(
         id=uuid.uuid4(),
         project_id=project.id,
@@ -301,15 +309,23 @@ async def create_service(
 
 
 async def update_service(
-    session: AsyncSession, actor: Actor, project: Project, service: Service, cfg: ServiceConfig
+    session: AsyncSession,
+    actor: Actor,
+    project: Project,
+    service: Service,
+    cfg: ServiceConfig,
+    domain: str,
 ) -> Service:
     """Replace the service's configuration (takes effect at the next deploy)."""
     errors = validate_config(cfg)
     if errors:
         raise ValidationFailed("the service definition is not valid", errors)
+    if cfg.expose and cfg.hostname is None:
+        cfg = replace(
+            cfg, hostname=service.hostname or default_hostname(service.name, project.slug, domain)
+        )
     hostname = cfg.hostname if cfg.expose else None
-    if hostname and await _hostname_taken(session, hostname, service.id):
-        raise Conflict(f"hostname {hostname!r} is already in use; choose another")
+    await _check_hostname(session, hostname, domain, service.id)
     service.image, service.port, service.replicas = cfg.image, cfg.port, cfg.replicas
     service.spec = config_to_json(cfg)
     service.hostname = hostname

@@ -16,8 +16,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from meshploy_core.db.base import utcnow
 from meshploy_core.db.models import Deployment, DeploymentEvent, Organization, Project, Service
-from meshploy_core.deploys.catalog import config_of, env_of, update_service, workload_spec
-from meshploy_core.errors import Conflict, NotFound
+from meshploy_core.deploys.catalog import config_of, env_of, validate_config, workload_spec
+from meshploy_core.errors import Conflict, NotFound, ValidationFailed
 from meshploy_core.services import audit
 from meshploy_core.services.audit import Actor
 from meshploy_core.services.paging import Page, PageRequest, fetch_page
@@ -136,8 +136,12 @@ async def request_deploy(
     if service.deleted_at is not None:
         raise NotFound("no such service in this project")
     if image is not None and image != service.image:
-        cfg = dataclasses.replace(config_of(service), image=image)
-        await update_service(session, actor, project, service, cfg)
+        errors = validate_config(dataclasses.replace(config_of(service), image=image))
+        if "image" in errors:
+            raise ValidationFailed("the image is not valid", {"image": errors["image"]})
+        service.image = image
+        service.updated_at = utcnow()
+        await session.flush()
     spec = workload_spec(service, project, org)
     return await _enqueue(
         session,
@@ -206,19 +210,21 @@ async def request_cancel(
 
 
 async def get_deployment(
-    session: AsyncSession, project: Project, deployment_id: uuid.UUID
-) -> tuple[Deployment, Service]:
-    """A deployment of a service in ``project``, else NotFound."""
+    session: AsyncSession, org_id: uuid.UUID, deployment_id: uuid.UUID
+) -> tuple[Deployment, Service, Project, Organization]:
+    """A deployment of a service in organization ``org_id``, else NotFound."""
     row = (
         await session.execute(
-            select(Deployment, Service)
+            select(Deployment, Service, Project, Organization)
             .join(Service, Service.id == Deployment.service_id)
-            .where(Deployment.id == deployment_id, Service.project_id == project.id)
+            .join(Project, Project.id == Service.project_id)
+            .join(Organization, Organization.id == Project.org_id)
+            .where(Deployment.id == deployment_id, Project.org_id == org_id)
         )
     ).first()
     if row is None:
-        raise NotFound("no such deployment in this project")
-    return row[0], row[1]
+        raise NotFound("no such deployment in this organization")
+    return row[0], row[1], row[2], row[3]
 
 
 async def list_deployments(

@@ -140,8 +140,39 @@ async def invitation_for_caller(client: ApiClient, world: World, principal: str)
     return {"invitation": token}
 
 
+async def fresh_service(client: ApiClient, world: World, _p: str) -> dict[str, Any]:
+    """A new service in the main project of organization A (its env value is a secret)."""
+    project = world.extra["project"]
+    secret = unique("env-secret-value-")
+    client.tracker.add(secret, "environment value")
+    reply = await client.post(
+        f"orgs/{world.org}/projects/{project}/services",
+        token=world.owner.token,
+        json={"name": unique("svc"), "image": "nginx:1.27", "port": 80, "env": {"S": secret}},
+    )
+    return {"project_id": project, "service_id": reply.ok(201)["id"]}
+
+
+async def fresh_deployment(client: ApiClient, world: World, principal: str) -> dict[str, Any]:
+    """A queued deployment of a new service (no worker runs in API tests)."""
+    ids = await fresh_service(client, world, principal)
+    reply = await client.post(
+        f"orgs/{world.org}/projects/{ids['project_id']}/services/{ids['service_id']}/deploy",
+        token=world.owner.token,
+        json={},
+    )
+    return {**ids, "deployment_id": reply.ok(202)["id"]}
+
+
+def _service_spec(_w: World, _p: str) -> dict[str, Any]:
+    return {"image": "nginx:1.28", "port": 8080, "replicas": 2}
+
+
 V1 = "/api/v1"
 IN_ORG = f"{V1}/orgs/<uuid:org_id>"
+SERVICES = f"{IN_ORG}/projects/<uuid:project_id>/services"
+SERVICE = f"{SERVICES}/<uuid:service_id>"
+DEPLOYMENT = f"{IN_ORG}/deployments/<uuid:deployment_id>"
 
 OPERATIONS: tuple[Op, ...] = (
     # Public
@@ -341,6 +372,55 @@ OPERATIONS: tuple[Op, ...] = (
         prepare=fresh_agent_token,
     ),
     Op("GET", f"{IN_ORG}/audit-events", ORG, ADMINS),
+    # Services and deployments
+    Op("GET", SERVICES, ORG, params={"project_id": "project"}),
+    Op(
+        "POST",
+        SERVICES,
+        ORG,
+        WRITERS,
+        writes=True,
+        status=201,
+        body=lambda _w, _p: {"name": unique("new"), "image": "nginx:1.27", "port": 80},
+        params={"project_id": "project"},
+    ),
+    Op("GET", SERVICE, ORG, prepare=fresh_service),
+    Op("PUT", SERVICE, ORG, WRITERS, writes=True, body=_service_spec, prepare=fresh_service),
+    Op("DELETE", SERVICE, ORG, ADMINS, writes=True, status=204, prepare=fresh_service),
+    Op("GET", f"{SERVICE}/env", ORG, prepare=fresh_service),
+    Op(
+        "PATCH",
+        f"{SERVICE}/env",
+        ORG,
+        WRITERS,
+        writes=True,
+        body=lambda _w, _p: {"set": {"MODE": "x"}, "unset": ["S"]},
+        prepare=fresh_service,
+    ),
+    Op(
+        "POST",
+        f"{SERVICE}/deploy",
+        ORG,
+        WRITERS,
+        writes=True,
+        status=202,
+        body=lambda _w, _p: {},
+        prepare=fresh_service,
+    ),
+    Op("GET", f"{SERVICE}/deployments", ORG, prepare=fresh_service),
+    Op("GET", DEPLOYMENT, ORG, prepare=fresh_deployment),
+    Op("GET", f"{DEPLOYMENT}/logs", ORG, prepare=fresh_deployment),
+    # The target is still queued (no worker here): refused on its merits after authorization.
+    Op(
+        "POST",
+        f"{DEPLOYMENT}/rollback",
+        ORG,
+        WRITERS,
+        writes=True,
+        status=409,
+        prepare=fresh_deployment,
+    ),
+    Op("POST", f"{DEPLOYMENT}/cancel", ORG, WRITERS, writes=True, prepare=fresh_deployment),
 )
 
 PRINCIPALS = (

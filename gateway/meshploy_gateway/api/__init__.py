@@ -11,6 +11,24 @@ from quart import Blueprint
 
 def blueprints() -> list[Blueprint]:
     """Every API blueprint, in registration order."""
-    from meshploy_gateway.api import audit, auth, members, orgs, projects, tokens
+    from meshploy_gateway.api import (
+        audit,
+        auth,
+        deployments,
+        members,
+        orgs,
+        projects,
+        services,
+        tokens,
+    )
 
-    return [auth.bp, orgs.bp, members.bp, tokens.bp, projects.bp, audit.bp]
+    return [
+        auth.bp,
+        orgs.bp,
+        members.bp,
+        tokens.bp,
+        projects.bp,
+        services.bp,
+        deployments.bp,
+        audit.bp,
+    ]
