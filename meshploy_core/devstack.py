@@ -20,6 +20,7 @@ from meshploy_core import devenv
 from meshploy_core.db import migrate
 from meshploy_core.db.engine import create_engine
 from meshploy_core.devcluster import DevCluster, standard_nodes
+from meshploy_core.devowner import DevOwner, ensure_dev_owner
 from meshploy_core.localpg import LocalPostgres
 from meshploy_core.settings import Settings, parse_key
 
@@ -44,6 +45,7 @@ class DevStack:
     with_worker: bool = True
     say: Callable[[str], None] = print
     data_dir: Path = field(default_factory=devenv.data_dir)
+    owner: DevOwner | None = None
     _pg: LocalPostgres | None = None
     _cluster: DevCluster | None = None
     _worker: asyncio.Task[None] | None = None
@@ -66,12 +68,22 @@ class DevStack:
         finally:
             await engine.dispose()
         self.say(f"database at migration {state.current}")
+        engine = create_engine(s, pool_size=1)
+        try:
+            self.owner = await ensure_dev_owner(engine, self.data_dir, s.bcrypt_rounds)
+        finally:
+            await engine.dispose()
+        if self.owner.password_file is not None:
+            self.say(
+                f"dashboard login: {self.owner.email} (password in {self.owner.password_file})"
+            )
         if self.with_cluster and s.kubeconfig is None:
             self.say("starting the local Kubernetes cluster (simulated nodes) ...")
             # With a real node, no simulated node takes pods that would then never serve.
             sim = (0, 0) if self.real_node else (2, 1)
-            self._cluster = DevCluster(standard_nodes(workers=sim[0], builders=sim[1]),
-                                       extra_kwok_stages=_sim_stages())
+            self._cluster = DevCluster(
+                standard_nodes(workers=sim[0], builders=sim[1]), extra_kwok_stages=_sim_stages()
+            )
             await asyncio.to_thread(self._cluster.start)
             if self.real_node:
                 from meshploy_core.devcluster.realnode import start_dev_real_node
@@ -85,8 +97,9 @@ class DevStack:
             leader = asyncio.Event()
             self._worker = asyncio.create_task(run_worker(s, self._stop, on_leader=leader))
             waiter = asyncio.ensure_future(leader.wait())
-            done, _ = await asyncio.wait({waiter, self._worker}, timeout=60,
-                                         return_when=asyncio.FIRST_COMPLETED)
+            done, _ = await asyncio.wait(
+                {waiter, self._worker}, timeout=60, return_when=asyncio.FIRST_COMPLETED
+            )
             if self._worker in done:
                 self._worker.result()  # raises the worker's start-up error
             waiter.cancel()

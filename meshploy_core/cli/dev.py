@@ -3,7 +3,8 @@
 Embedded defaults for every external part that is not configured (see
 :mod:`meshploy_core.devstack`): PostgreSQL, a dev ``ENCRYPTION_KEY``, the local Kubernetes
 cluster and the reconciler worker; then the API. Once everything is ready it prints
-``MESHPLOY_API_URL=<url>`` on a line of its own.
+``MESHPLOY_API_URL=<url>``, ``MESHPLOY_TOKEN=<token of a local owner>`` and
+``MESHPLOY_ORG_ID=<their organization>``, each on a line of its own.
 """
 
 from __future__ import annotations
@@ -61,6 +62,9 @@ def dev(ctx: click.Context, host: str, port: int, with_cluster: bool, real_node:
 
             def ready() -> None:
                 click.echo(f"MESHPLOY_API_URL=http://{host}:{port}")
+                if stack.owner is not None:
+                    click.echo(f"MESHPLOY_TOKEN={stack.owner.token}")
+                    click.echo(f"MESHPLOY_ORG_ID={stack.owner.org_id}")
 
             await serve_until_signalled(app, host, port, on_ready=ready)
         finally:

@@ -29,6 +29,7 @@ from meshploy_core.kube.adapter import KubeAdapter, KubeError
 from meshploy_core.kube.rollout import Phase, evaluate
 from meshploy_core.kube.spec import (
     ANNOTATION_DEPLOYMENT,
+    LABEL_PROJECT_ID,
     LABEL_SERVICE,
     WorkloadSpec,
     namespace_for,
@@ -153,7 +154,9 @@ class Reconciler:
     async def _apply(self, target: _Target) -> bool:
         spec, dep = target.spec, target.deployment
         objects = [
-            *manifests.project_manifests(target.org.slug, target.project.slug, spec.namespace),
+            *manifests.project_manifests(
+                target.org.slug, target.project.slug, spec.namespace, str(target.project.id)
+            ),
             *manifests.service_manifests(spec, str(dep.id), target.env),
         ]
         try:
@@ -306,6 +309,28 @@ class Reconciler:
     # -- deletion ---------------------------------------------------------------------------
 
     async def cleanup_deleted(self) -> None:
+        """Remove what deleted services and projects left in the cluster."""
+        await self._cleanup_services()
+        await self._cleanup_namespaces()
+
+    async def _cleanup_namespaces(self) -> None:
+        """Delete namespaces of projects that no longer exist (deleting a project cascades
+        its rows at once; the namespace and everything in it goes here)."""
+        namespaces = await self.kube.list(
+            "v1", "Namespace", label_selector="app.kubernetes.io/managed-by=meshploy"
+        )
+        if not namespaces:
+            return
+        async with self.sessions() as session:
+            live = {str(pid) for pid in (await session.scalars(select(Project.id))).all()}
+        for ns in namespaces:
+            meta = ns.get("metadata") or {}
+            project_id = (meta.get("labels") or {}).get(LABEL_PROJECT_ID)
+            if project_id and project_id not in live and not meta.get("deletionTimestamp"):
+                await self.kube.delete("v1", "Namespace", meta["name"])
+                log.info("deleted namespace %s of deleted project %s", meta["name"], project_id)
+
+    async def _cleanup_services(self) -> None:
         """Remove Kubernetes objects and routes of deleted services, then their rows."""
         async with self.sessions() as session:
             rows = (

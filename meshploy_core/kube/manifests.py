@@ -14,6 +14,7 @@ from meshploy_core.kube.spec import (
     ANNOTATION_ENV_HASH,
     LABEL_ORG,
     LABEL_PROJECT,
+    LABEL_PROJECT_ID,
     LABEL_SERVICE,
     MANAGED_BY,
     ROLE_LABEL,
@@ -53,7 +54,11 @@ def _labels(org: str, project: str, service: str | None = None) -> dict[str, str
 
 
 def project_manifests(
-    org: str, project: str, namespace: str, defaults: ProjectDefaults | None = None
+    org: str,
+    project: str,
+    namespace: str,
+    project_id: str,
+    defaults: ProjectDefaults | None = None,
 ) -> list[Manifest]:
     """Namespace, ResourceQuota, LimitRange and a NetworkPolicy isolating the project.
 
@@ -68,7 +73,8 @@ def project_manifests(
         {
             "apiVersion": "v1",
             "kind": "Namespace",
-            "metadata": {"name": namespace, "labels": labels},
+            # The id lets the reconciler remove the namespace once the project is deleted.
+            "metadata": {"name": namespace, "labels": {**labels, LABEL_PROJECT_ID: project_id}},
         },
         {
             "apiVersion": "v1",

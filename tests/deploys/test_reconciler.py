@@ -256,3 +256,21 @@ async def test_node_not_ready_leaves_the_route(
         assert after.upstreams, "the other nodes must stay in the route"
     finally:
         await asyncio.to_thread(kube_cluster.set_node_ready, victim, True)
+
+
+async def test_deleting_a_project_removes_its_namespace(bed: DeployBed, worker: object) -> None:
+    sid = await bed.create_service()
+    assert (await bed.wait_status(await bed.deploy(sid), "healthy", "failed")).status == "healthy"
+    async with bed.sessions() as s:
+        from meshploy_core.services import projects
+        from meshploy_core.services.audit import SYSTEM
+
+        await projects.delete_project(s, SYSTEM, bed.org.id, bed.project.id)
+        await s.commit()
+
+    async def namespace_going() -> bool:
+        ns = await bed.kube.get("v1", "Namespace", bed.namespace)
+        return ns is None or bool(ns["metadata"].get("deletionTimestamp"))
+
+    await poll(namespace_going, 30, f"namespace {bed.namespace} to be deleted with its project")
+    assert await bed.route(f"api-web.{DOMAIN}") is None

@@ -130,34 +130,60 @@ def _stop(proc: subprocess.Popen[str]) -> None:
         raise
 
 
-def test_dev_starts_its_own_postgres_and_keeps_state(tmp_path: Path) -> None:
+def _dev_ready(proc: subprocess.Popen[str], port: int) -> dict[str, str]:
+    """Wait for the three lines dev prints when ready; check the API answers with the token."""
+    url = _wait_line(proc, "MESHPLOY_API_URL=", 120).split("=", 1)[1]
+    assert url == f"http://127.0.0.1:{port}"
+    token = _wait_line(proc, "MESHPLOY_TOKEN=", 10).split("=", 1)[1]
+    org = _wait_line(proc, "MESHPLOY_ORG_ID=", 10).split("=", 1)[1]
+    assert httpx.get(f"{url}/readyz", timeout=10).status_code == 200
+    me = httpx.get(
+        f"{url}/api/v1/auth/me", headers={"Authorization": f"Bearer {token}"}, timeout=10
+    )
+    assert me.status_code == 200, me.text
+    orgs = httpx.get(
+        f"{url}/api/v1/orgs/{org}", headers={"Authorization": f"Bearer {token}"}, timeout=10
+    )
+    assert orgs.status_code == 200, orgs.text
+    return {"url": url, "token": token, "org": org}
+
+
+def test_dev_runs_everything_and_keeps_state(tmp_path: Path) -> None:
     data_dir = make_temp_dir("meshploy-dev-") / "data"
     port = free_port()
     err = tmp_path / "dev.err"
     proc = _run_dev(data_dir, port, err)
     try:
-        line = _wait_line(proc, "MESHPLOY_API_URL=", 120)
-        assert line == f"MESHPLOY_API_URL=http://127.0.0.1:{port}"
-        ready = httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=10)
-        assert ready.status_code == 200, ready.text
+        first = _dev_ready(proc, port)
     finally:
         _stop(proc)
     assert proc.returncode == 0
     key_file = data_dir / "dev-encryption-key"
     assert oct(key_file.stat().st_mode & 0o777) == "0o600"
     first_key = key_file.read_text()
+    password_file = data_dir / "dev-owner-password"
+    assert oct(password_file.stat().st_mode & 0o777) == "0o600"
     assert not (data_dir / "postgres" / "postmaster.pid").exists(), "PostgreSQL left running"
     said = err.read_text()
     assert "reconciler worker running" in said, said[-2000:]
-    kubeconfig = Path(next(line for line in said.splitlines()
-                           if line.startswith("KUBECONFIG=")).split("=", 1)[1])
+    assert first["token"] not in said, "the token goes to stdout only, never to the log"
+    kubeconfig = Path(
+        next(line for line in said.splitlines() if line.startswith("KUBECONFIG=")).split("=", 1)[1]
+    )
     assert not kubeconfig.exists(), "the local cluster's files must be removed at exit"
 
-    # A second run reuses the same PostgreSQL data and key.
+    # A second run reuses the same PostgreSQL data, key and owner, with a fresh token.
     proc = _run_dev(data_dir, port, err)
     try:
-        _wait_line(proc, "MESHPLOY_API_URL=", 120)
-        assert httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=10).status_code == 200
+        second = _dev_ready(proc, port)
+        assert second["org"] == first["org"]
+        assert second["token"] != first["token"]
+        old = httpx.get(
+            f"{second['url']}/api/v1/auth/me",
+            headers={"Authorization": f"Bearer {first['token']}"},
+            timeout=10,
+        )
+        assert old.status_code == 401, "the previous run's token must be revoked"
     finally:
         _stop(proc)
     assert key_file.read_text() == first_key
