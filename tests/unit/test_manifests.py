@@ -61,7 +61,10 @@ def test_service_manifests_snapshot() -> None:
 
 
 def test_project_manifests_snapshot() -> None:
-    check_snapshot("project_manifests", manifests.project_manifests("acme", "web", "web-0123abcd", "0123abcd-0000-4000-8000-000000000000"))
+    rendered = manifests.project_manifests(
+        "acme", "web", "web-0123abcd", "0123abcd-0000-4000-8000-000000000000"
+    )
+    check_snapshot("project_manifests", rendered)
 
 
 def test_rendering_is_pure_and_deterministic() -> None:
