@@ -33,6 +33,9 @@ class NodeLayout:
     ca_cert: Path
     runc: Path
     cni_bin: Path
+    #: containerd's gRPC socket (the kubelet's CRI endpoint). Kept short, outside the
+    #: directory: a unix socket path has at most 107 bytes.
+    containerd_socket: Path
 
     @property
     def pod_cidr(self) -> str:
@@ -47,11 +50,6 @@ class NodeLayout:
     def path(self, *parts: str) -> Path:
         """A path inside the node's directory."""
         return self.directory.joinpath(*parts)
-
-    @property
-    def containerd_socket(self) -> Path:
-        """containerd's gRPC socket (the kubelet's CRI endpoint)."""
-        return self.path("containerd", "containerd.sock")
 
 
 def restrict_oom_score_adj() -> bool:
@@ -193,6 +191,10 @@ def kubelet_config(lo: NodeLayout) -> dict[str, Any]:
         "nodeLeaseDurationSeconds": NODE_LEASE_SECONDS,
         "nodeStatusUpdateFrequency": "5s",
         "serializeImagePulls": False,
+        # Fetch a pod's Secrets when it starts instead of waiting (1 s at most) for a watch
+        # cache to sync: on a busy 2-core machine that wait can time out and the kubelet
+        # reports CreateContainerConfigError, which the reconciler takes as final.
+        "configMapAndSecretChangeDetectionStrategy": "Get",
         "registerNode": True,
         # A dev machine's disk is shared with everything else: evict only when truly full.
         "evictionHard": {

@@ -18,6 +18,7 @@ import contextlib
 import hashlib
 import json
 import os
+import shutil
 import socket
 import sys
 from collections.abc import Callable
@@ -92,21 +93,28 @@ class NodeRecord:
     cgroup: str
     directory: str
     cni_network: str
+    host_veth: str = ""
+    socket_dir: str = ""
 
     def teardown(self) -> None:
         """Kill, unmount and delete everything of the node (idempotent)."""
         hostnet.kill_cgroup(self.cgroup)
-        _remove_runtime_leftovers(self.cni_network, Path(self.directory))
+        _remove_runtime_leftovers(self.cni_network, Path(self.directory), self.socket_dir)
         hostnet.unmount_all(Path(self.directory))
+        if self.host_veth:
+            # Deleting the namespace frees its veth pair only later, in the kernel's
+            # asynchronous namespace cleanup; delete it now so the name is free at once.
+            hostnet.delete_link(self.host_veth)
         hostnet.delete_netns(self.netns)
         hostnet.remove_cgroup(self.cgroup)
 
 
-def _remove_runtime_leftovers(network: str, directory: Path) -> None:
+def _remove_runtime_leftovers(network: str, directory: Path, socket_dir: str) -> None:
     """Files containerd, libcni and the kubelet keep outside the node's directory for pods
-    that were killed rather than deleted: shim sockets, CNI result caches, log links."""
+    that were killed rather than deleted: shim sockets, CNI result caches, log links; and
+    containerd's own sockets."""
     state = directory / "containerd" / "state"
-    address = directory / "containerd" / "containerd.sock"
+    address = Path(socket_dir) / "containerd.sock"
     ids = {
         p.name
         for d in (
@@ -124,6 +132,8 @@ def _remove_runtime_leftovers(network: str, directory: Path) -> None:
         (cni_results / f"cni-loopback-{task}-lo").unlink(missing_ok=True)
     for result in cni_results.glob(f"{network}-*"):
         result.unlink(missing_ok=True)
+    if socket_dir:
+        shutil.rmtree(socket_dir, ignore_errors=True)
     logs = Path("/var/log/containers")
     if logs.is_dir():
         for link in logs.iterdir():
@@ -274,6 +284,10 @@ class RealNetwork:
             if proc is not None:
                 stop_process(proc, grace=5.0)
         self.registry = self.forwarder = None
+        if errors:
+            # Keep the bridge and the state file: once this process is gone, the next test
+            # bed's reap_stale() retries what could not be torn down now.
+            raise DevClusterError("; ".join(errors))
         if self.slot >= 0:
             with contextlib.suppress(DevClusterError):
                 hostnet.kill_cgroup(self.cgroup)
@@ -286,8 +300,6 @@ class RealNetwork:
             with contextlib.suppress(OSError):
                 STATE_DIR.rmdir()  # only when no other test bed is recorded there
             self.slot = -1
-        if errors:
-            raise DevClusterError("; ".join(errors))
 
     def _write_state(self) -> None:
         STATE_DIR.mkdir(parents=True, exist_ok=True)

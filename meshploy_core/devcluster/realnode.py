@@ -34,14 +34,20 @@ from meshploy_core.devcluster.kubeconfig import write_kubeconfig
 from meshploy_core.devcluster.nodes import node_condition
 from meshploy_core.devcluster.pki import CertPair, issue_client_cert
 from meshploy_core.devcluster.processes import ManagedProcess, spawn, stop_process
-from meshploy_core.devcluster.realnet import NodeRecord, RealNetwork, cgroup_procs_files, enter
+from meshploy_core.devcluster.realnet import (
+    STATE_DIR,
+    NodeRecord,
+    RealNetwork,
+    cgroup_procs_files,
+    enter,
+)
 
 if TYPE_CHECKING:
     from meshploy_core.devcluster.cluster import DevCluster
 
 REAL_NODE_LABEL = "meshploy.com/real-node"
+_DIRECTORY_MAX = 64
 _PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-_SOCKET_MAX = 100  # sun_path is 108 bytes; containerd adds ".ttrpc"
 
 
 # ----- what the machine needs ------------------------------------------------------------
@@ -213,6 +219,13 @@ class RealNodes:
         index = self._next_index
         self._next_index += 1
         directory = self._cluster.workdir / "realnodes" / name
+        # The kubelet makes unix sockets deep in its root dir (pod-resources/<10 digits>);
+        # a socket path has at most 107 bytes.
+        if len(str(directory)) > _DIRECTORY_MAX:
+            raise DevClusterError(
+                f"{directory} is too long for the kubelet's unix sockets "
+                f"(at most {_DIRECTORY_MAX} characters); use a shorter cluster workdir"
+            )
         cni_bin = _cni_bin_dir()
         assert cni_bin is not None  # support_problems() checked
         layout = nodeconfig.NodeLayout(
@@ -227,12 +240,18 @@ class RealNodes:
             ca_cert=self._cluster.workdir / "pki" / "ca.crt",
             runc=Path(shutil.which("runc", path=_PATH) or "runc"),
             cni_bin=cni_bin,
+            containerd_socket=STATE_DIR / f"mp{network.slot}-{name}"[:48] / "containerd.sock",
         )
-        if len(str(layout.containerd_socket)) > _SOCKET_MAX:
-            raise DevClusterError(
-                f"{layout.containerd_socket} is too long for a unix socket; use a shorter workdir"
-            )
-        record = NodeRecord(name, layout.netns, layout.cgroup, str(directory), layout.cni_network)
+        veth = f"mp{network.slot}v{index}"
+        record = NodeRecord(
+            name,
+            layout.netns,
+            layout.cgroup,
+            str(directory),
+            layout.cni_network,
+            veth,
+            str(layout.containerd_socket.parent),
+        )
         network.add_node(record)
         node = RealNode(layout, record, [])
         try:
@@ -249,12 +268,13 @@ class RealNodes:
 
     def _start(self, node: RealNode, network: RealNetwork, labels: dict[str, str]) -> None:
         lo = node.layout
+        lo.containerd_socket.parent.mkdir(parents=True, exist_ok=True)
         for sub in ("containerd", "cni/net.d", "cni/ipam", "kubelet", "kube-proxy", "pki"):
             lo.path(sub).mkdir(parents=True, exist_ok=True)
         hostnet.create_cgroup(f"{lo.cgroup}/system")
         hostnet.create_node_netns(
             lo.netns,
-            f"mp{network.slot}v{lo.index}",
+            node.record.host_veth,
             network.bridge,
             lo.address,
             24,

@@ -172,7 +172,11 @@ async def _pods_settled(bed: DeployBed) -> bool:
 async def test_crash_looping_image_fails_the_deploy_with_the_kubelets_reason(
     real_bed: RealBed, bed: DeployBed, worker: object
 ) -> None:
-    sid = await bed.create_service("crash", image=real_bed.crashloop, port=8080)
+    # With a health check, as services normally have: without one, Kubernetes counts the
+    # container available the moment it starts, before it first exits (see docs/realnode.md).
+    sid = await bed.create_service(
+        "crash", image=real_bed.crashloop, port=8080, health_check=HEALTH
+    )
     dep = await bed.wait_status(await bed.deploy(sid), "healthy", "failed", timeout=120)
     assert dep.status == "failed"
     assert dep.reason and "crash-looping" in dep.reason and "last exit code 1" in dep.reason

@@ -144,7 +144,7 @@ async def test_failing_readiness_probe_keeps_the_pod_out_of_service(
 async def test_crash_loop_is_reported_by_the_real_kubelet(
     real_bed: RealBed, kube_adapter: KubeAdapter, real_namespace: str
 ) -> None:
-    spec = _spec(real_namespace, real_bed.crashloop, health_check=None)
+    spec = _spec(real_namespace, real_bed.crashloop)
     deployment_id = await _apply(kube_adapter, spec, {})
     verdict = await _wait_verdict(kube_adapter, spec, deployment_id, Phase.FAILED, 90)
     assert verdict.reason == "crash_loop", verdict
