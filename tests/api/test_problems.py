@@ -75,3 +75,15 @@ async def test_database_outage_is_503_without_details(secrets_tracker: SecretTra
             body = reply.problem(503)
             assert body["detail"] == "the database is unavailable; try again shortly"
             assert reply.headers["Retry-After"] == "5"
+
+
+async def test_json_types_are_not_coerced(client: ApiClient, world: World) -> None:
+    for value in (True, "5", 5.5):
+        reply = await client.post(
+            "tokens", token=world.owner.token, json={"name": "t", "expires_in_days": value}
+        )
+        assert reply.problem(422)["errors"][0]["field"] == "expires_in_days", value
+    for body in ({"name": 5}, {"name": ["x"]}, {"name": None}):
+        (
+            await client.post(f"orgs/{world.org}/projects", token=world.owner.token, json=body)
+        ).problem(422)

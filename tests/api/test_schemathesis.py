@@ -26,6 +26,7 @@ CHECKS = [
     checks.negative_data_rejection,
 ]
 EXAMPLES = 12
+FRAMING_HEADERS = {"content-length", "transfer-encoding", "host", "connection", "expect"}
 # Operations that would dismantle the fixture if pointed at the real organization.
 KEEP_RANDOM_IDS = {"delete_org", "transfer", "delete_project", "delete_service"}
 
@@ -89,7 +90,14 @@ def _fuzz(run: Run, operation: Any, mode: GenerationMode, fixed: dict[str, Any])
     )
     @given(case=operation.as_strategy(generation_mode=mode, path_parameters=fixed))
     def check(case: Any) -> None:
-        response = case.call_and_validate(base_url=run.base_url, headers=run.headers, checks=CHECKS)
+        # Framing headers belong to the HTTP server (Hypercorn answers a garbage Content-Length
+        # itself, before the app runs; in production Caddy and the proxy do): not API input.
+        for name in [k for k in (case.headers or {}) if k.lower() in FRAMING_HEADERS]:
+            del case.headers[name]
+        # A negative case may carry its own (deliberately invalid) credentials: keep them.
+        own_auth = any(k.lower() == "authorization" for k in (case.headers or {}))
+        headers = None if own_auth else run.headers
+        response = case.call_and_validate(base_url=run.base_url, headers=headers, checks=CHECKS)
         run.statuses[response.status_code] += 1
         if response.status_code < 300:
             run.succeeded.add(operation.label)

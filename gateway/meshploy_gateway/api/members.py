@@ -11,7 +11,7 @@ from quart_schema import validate_querystring, validate_request, validate_respon
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from meshploy_core.api.context import actor, current_user, db
-from meshploy_core.api.openapi import no_content, problems
+from meshploy_core.api.openapi import destructive, no_content, problems
 from meshploy_core.api.pagination import Page, PageQuery, page_of, page_request
 from meshploy_core.auth.policy import requires
 from meshploy_core.services import memberships, organizations
@@ -77,6 +77,7 @@ async def list_members(org_id: uuid.UUID, query_args: PageQuery) -> Page[MemberO
 
 @bp.patch("/orgs/<uuid:org_id>/members/<uuid:user_id>")
 @requires("member:write")
+@destructive
 @problems(409)
 @validate_request(RoleIn)
 @validate_response(MemberOut)
@@ -112,6 +113,7 @@ async def list_invitations(org_id: uuid.UUID, query_args: PageQuery) -> Page[Inv
 
 @bp.post("/orgs/<uuid:org_id>/invitations")
 @requires("member:invite")
+@destructive
 @problems(409)
 @validate_request(InvitationIn)
 @validate_response(InvitationCreated, 201)

@@ -59,9 +59,14 @@ RoleName = Literal["owner", "admin", "developer", "viewer"]
 
 
 class Input(BaseModel):
-    """Base of request bodies: unknown fields are errors."""
+    """Base of request bodies: unknown fields are errors, and types are JSON's.
 
-    model_config = ConfigDict(extra="forbid")
+    Strict, because quart-schema validates the decoded JSON in Python mode, where lax pydantic
+    would turn ``true`` or ``"5"`` into an integer that the OpenAPI document says is invalid.
+    Fields whose JSON form is a string (UUIDs, datetimes) opt out with ``Field(strict=False)``.
+    """
+
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 # -- Users and sessions ---------------------------------------------------------------------

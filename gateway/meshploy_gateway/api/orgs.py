@@ -9,7 +9,7 @@ from quart import Blueprint
 from quart_schema import validate_querystring, validate_request, validate_response
 
 from meshploy_core.api.context import access, actor, current_user, db
-from meshploy_core.api.openapi import no_content, problems
+from meshploy_core.api.openapi import destructive, no_content, problems
 from meshploy_core.api.pagination import Page, PageQuery, page_of, page_request
 from meshploy_core.auth.policy import requires
 from meshploy_core.services import organizations
@@ -38,7 +38,7 @@ class OrgPatch(Input):
 class TransferIn(Input):
     """The member who becomes owner (you become an admin)."""
 
-    user_id: uuid.UUID
+    user_id: uuid.UUID = Field(strict=False)
 
 
 def _out(item: OrgWithRole) -> OrgOut:
@@ -102,6 +102,7 @@ async def delete_org(org_id: uuid.UUID) -> tuple[str, int]:
 
 @bp.post("/<uuid:org_id>/transfer")
 @requires("org:transfer")
+@destructive
 @problems(409)
 @validate_request(TransferIn)
 @validate_response(MemberOut)
