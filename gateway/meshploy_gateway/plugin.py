@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from quart import Quart
+from typing import TYPE_CHECKING
 
 from meshploy_core.plugins import hookimpl
+
+if TYPE_CHECKING:  # Quart is imported only when routes are registered (keeps the CLI fast)
+    from quart import Quart
 
 
 @hookimpl

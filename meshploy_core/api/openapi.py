@@ -29,6 +29,8 @@ OPENAPI_PATH = f"{API_PREFIX}/openapi.json"
 DOCS_PATH = f"{API_PREFIX}/docs"
 NO_CONTENT_ATTR = "__meshploy_no_content__"
 EXTRA_RESPONSES_ATTR = "__meshploy_problem_statuses__"
+DESTRUCTIVE_ATTR = "__meshploy_destructive__"
+SAFE_HTTP_METHODS = ("get", "head", "options")
 PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
 _DESCRIPTIONS = {
     400: "The request could not be parsed.",
@@ -44,6 +46,13 @@ _DESCRIPTIONS = {
 def no_content(func: F) -> F:
     """Document that a handler answers 204 with no body."""
     setattr(func, NO_CONTENT_ATTR, True)
+    return func
+
+
+def destructive(func: F) -> F:
+    """Document that an operation removes or replaces something, or changes who has access
+    (roles, tokens, credentials), so clients ask before calling it. DELETEs are implied."""
+    setattr(func, DESTRUCTIVE_ATTR, True)
     return func
 
 
@@ -113,9 +122,11 @@ class MeshployOpenAPIProvider(OpenAPIProvider):
                 new_op = {**op, "responses": responses}
                 if declared is not None and declared.permission is not None:
                     new_op["x-meshploy-permission"] = declared.permission.name
+                    new_op["x-meshploy-writes"] = declared.permission.writes
                 else:
                     new_op["security"] = []
-                if method == "delete":
+                    new_op["x-meshploy-writes"] = method not in SAFE_HTTP_METHODS
+                if method == "delete" or getattr(view, DESTRUCTIVE_ATTR, False):
                     new_op["x-meshploy-destructive"] = True
                 operations[method] = new_op
         return paths, components

@@ -12,7 +12,7 @@ from quart.typing import ResponseTypes
 from quart_schema import validate_request, validate_response
 
 from meshploy_core.api.context import actor, client_ip, current_user, db, principal, settings
-from meshploy_core.api.openapi import no_content, problems
+from meshploy_core.api.openapi import destructive, no_content, problems
 from meshploy_core.auth.authn import SESSION_COOKIE, csrf_token_for
 from meshploy_core.auth.policy import public, requires
 from meshploy_core.auth.ratelimit import LoginRateLimiter
@@ -224,6 +224,7 @@ async def login(data: LoginIn) -> LoginOut:
 
 @bp.post("/logout")
 @requires("account:write")
+@destructive
 @problems(409)
 @no_content
 async def logout() -> tuple[str, int]:
@@ -264,6 +265,7 @@ async def me() -> MeOut:
 
 @bp.post("/password")
 @requires("account:write")
+@destructive
 @validate_request(PasswordIn)
 @no_content
 async def change_password(data: PasswordIn) -> tuple[str, int]:
@@ -309,6 +311,7 @@ async def totp_enable(data: CodeIn) -> RecoveryCodesOut:
 
 @bp.post("/totp/disable")
 @requires("account:write")
+@destructive
 @problems(409)
 @validate_request(TotpDisableIn)
 @no_content
@@ -330,6 +333,7 @@ async def totp_disable(data: TotpDisableIn) -> tuple[str, int]:
 
 @bp.post("/totp/recovery-codes")
 @requires("account:write")
+@destructive
 @problems(409)
 @validate_request(CodeIn)
 @validate_response(RecoveryCodesOut)

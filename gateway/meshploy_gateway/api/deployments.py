@@ -10,7 +10,7 @@ from quart import Blueprint
 from quart_schema import validate_querystring, validate_response
 
 from meshploy_core.api.context import actor, db
-from meshploy_core.api.openapi import problems
+from meshploy_core.api.openapi import destructive, problems
 from meshploy_core.auth.policy import requires
 from meshploy_core.deploys import deployments
 from meshploy_core.deploys.deployments import FINAL
@@ -64,6 +64,7 @@ async def deployment_logs(
 
 @bp.post("/<uuid:deployment_id>/rollback")
 @requires("deployment:write")
+@destructive
 @problems(409)
 @validate_response(DeploymentOut, 202)
 async def rollback(org_id: uuid.UUID, deployment_id: uuid.UUID) -> tuple[DeploymentOut, int]:
@@ -78,6 +79,7 @@ async def rollback(org_id: uuid.UUID, deployment_id: uuid.UUID) -> tuple[Deploym
 
 @bp.post("/<uuid:deployment_id>/cancel")
 @requires("deployment:write")
+@destructive
 @problems(409)
 @validate_response(DeploymentOut)
 async def cancel(org_id: uuid.UUID, deployment_id: uuid.UUID) -> DeploymentOut:

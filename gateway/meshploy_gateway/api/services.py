@@ -9,7 +9,7 @@ from quart import Blueprint
 from quart_schema import validate_querystring, validate_request, validate_response
 
 from meshploy_core.api.context import actor, db, settings
-from meshploy_core.api.openapi import no_content, problems
+from meshploy_core.api.openapi import destructive, no_content, problems
 from meshploy_core.api.pagination import Page, PageQuery, page_of, page_request
 from meshploy_core.auth.policy import requires
 from meshploy_core.db.models import Organization, Project
@@ -144,6 +144,7 @@ async def get_env(org_id: uuid.UUID, project_id: uuid.UUID, service_id: uuid.UUI
 
 @bp.patch("/<uuid:service_id>/env")
 @requires("service:write")
+@destructive
 @validate_request(EnvIn)
 @validate_response(EnvOut)
 async def update_env(

@@ -14,7 +14,7 @@ from quart import Blueprint
 from quart_schema import validate_querystring, validate_request, validate_response
 
 from meshploy_core.api.context import actor, current_user, db
-from meshploy_core.api.openapi import no_content
+from meshploy_core.api.openapi import destructive, no_content
 from meshploy_core.api.pagination import Page, PageQuery, page_of, page_request
 from meshploy_core.auth.policy import requires
 from meshploy_core.db.base import utcnow
@@ -53,6 +53,7 @@ async def list_tokens(query_args: PageQuery) -> Page[TokenOut]:
 
 @bp.post("/tokens")
 @requires("account:write")
+@destructive
 @validate_request(TokenIn)
 @validate_response(TokenCreated, 201)
 async def create_token(data: TokenIn) -> tuple[TokenCreated, int]:
@@ -83,6 +84,7 @@ async def list_agent_tokens(org_id: uuid.UUID, query_args: PageQuery) -> Page[To
 
 @bp.post("/orgs/<uuid:org_id>/agent-tokens")
 @requires("agent_token:write")
+@destructive
 @validate_request(TokenIn)
 @validate_response(TokenCreated, 201)
 async def create_agent_token(org_id: uuid.UUID, data: TokenIn) -> tuple[TokenCreated, int]:
