@@ -6,5 +6,6 @@ pytest_plugins = [
     "tests.fixtures.postgres",
     "tests.fixtures.kube",
     "tests.fixtures.api",
+    "tests.fixtures.cli",
     "tests.fixtures.realnode",
 ]

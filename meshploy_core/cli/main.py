@@ -1,27 +1,88 @@
 """The ``meshploy`` root command. Plugins add their own commands through ``register_commands``.
 
-Command modules are imported when the root group is built, but each keeps its heavy imports
-inside the command function, so ``meshploy --help`` never builds the app.
+Nothing heavy is imported to start: built-in commands are imported when they are run (their
+help line is known without importing them), the API command groups build their commands on
+first use, and plugins are loaded only when a command is not a built-in one or the command
+list is shown. So ``meshploy --help`` and ``meshploy project list`` never build the app or
+import the database layer.
 """
 
 from __future__ import annotations
 
+import importlib
 import sys
+from typing import Any
 
 import click
 
 from meshploy_core import __version__
-from meshploy_core.cli.admin import admin
-from meshploy_core.cli.db import db
-from meshploy_core.cli.dev import dev
-from meshploy_core.cli.plugins import plugins
-from meshploy_core.cli.serve import serve_cmd
-from meshploy_core.cli.worker import worker_cmd
+from meshploy_core.cli.nouns import noun_groups
 from meshploy_core.errors import MeshployError
 from meshploy_core.plugins.manager import PluginManager
 
+#: Built-in commands: name -> ("module:attribute", help line shown by ``meshploy --help``).
+BUILTINS = {
+    "admin": ("meshploy_core.cli.admin:admin", "Administrative operations."),
+    "completion": (
+        "meshploy_core.cli.completion:completion_cmd",
+        "Print the shell completion script (bash, zsh or fish).",
+    ),
+    "db": ("meshploy_core.cli.db:db", "Database schema migrations."),
+    "dev": ("meshploy_core.cli.dev:dev", "Run Meshploy locally with embedded defaults."),
+    "mcp": ("meshploy_core.cli.mcp_cmd:mcp_cmd", "Serve the API as MCP tools over stdio."),
+    "plugins": ("meshploy_core.cli.plugins:plugins", "Inspect installed plugins."),
+    "serve": ("meshploy_core.cli.serve:serve_cmd", "Serve the API and dashboard."),
+    "worker": ("meshploy_core.cli.worker:worker_cmd", "Run the reconciler worker."),
+}
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+
+class RootGroup(click.Group):
+    """The root group: built-ins imported on use, plugin commands loaded on demand."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.manager: PluginManager | None = None
+
+    def plugin_manager(self, ctx: click.Context | None = None) -> PluginManager:
+        """Load plugins (once) and let them add their commands."""
+        if self.manager is None:
+            self.manager = PluginManager.load()
+            self.manager.call_each_sync("register_commands", cli=self)
+        if ctx is not None:
+            obj = ctx.find_root().ensure_object(dict)
+            obj.setdefault("plugins", self.manager)
+        return self.manager
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and cmd_name in BUILTINS:
+            module, _, attr = BUILTINS[cmd_name][0].partition(":")
+            command = getattr(importlib.import_module(module), attr)
+            self.add_command(command, cmd_name)
+        if cmd_name not in self.commands:
+            self.plugin_manager(ctx)
+        return self.commands.get(cmd_name)
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        self.plugin_manager(ctx)
+        return sorted(set(self.commands) | set(BUILTINS))
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """Like click's, but built-ins not yet imported show their static help line."""
+        rows = []
+        for name in self.list_commands(ctx):
+            loaded = self.commands.get(name)
+            if loaded is not None:
+                if loaded.hidden:
+                    continue
+                rows.append((name, loaded.get_short_help_str(formatter.width - 6 - len(name))))
+            else:
+                rows.append((name, BUILTINS[name][1]))
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
+
+@click.group(cls=RootGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "--config",
     type=click.Path(dir_okay=False),
@@ -36,22 +97,21 @@ def cli(ctx: click.Context, config: str | None) -> None:
     ctx.obj["config"] = config
 
 
-for command in (admin, db, dev, plugins, serve_cmd, worker_cmd):
-    cli.add_command(command)
+# The API's commands (`meshploy project list`, ...), built from the operation table on use.
+for group in noun_groups():
+    cli.add_command(group)
 
 
 def build_cli() -> tuple[click.Group, PluginManager]:
     """The root group with every plugin's commands added."""
-    manager = PluginManager.load()
-    manager.call_each_sync("register_commands", cli=cli)
-    return cli, manager
+    assert isinstance(cli, RootGroup)
+    return cli, cli.plugin_manager()
 
 
 def main(argv: list[str] | None = None) -> None:
     """Console entry point: one-line errors, exit 1 on failure, 2 on usage errors."""
-    group, manager = build_cli()
     try:
-        group.main(args=argv, prog_name="meshploy", obj={"plugins": manager}, standalone_mode=True)
+        cli.main(args=argv, prog_name="meshploy", obj={}, standalone_mode=True)
     except MeshployError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(1)
