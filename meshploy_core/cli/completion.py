@@ -22,4 +22,4 @@ def completion_cmd(ctx: click.Context, shell: str) -> None:
     cls = get_completion_class(shell)
     assert cls is not None
     root = ctx.find_root().command
-    click.echo(cls(root, {}, "meshploy", "_MESHPLOY_COMPLETE").source())
+    click.echo(cls(root, {}, "meshploy", "_MESHPLOY_COMPLETE").source(), nl=False)

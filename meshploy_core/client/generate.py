@@ -5,8 +5,9 @@ process (no database is touched: only the route table is read), takes its OpenAP
 writes ``operations.py`` (the operation table), ``models.py`` (TypedDicts) and ``methods.py``
 (one typed method per operation) next to this file. ``--check`` writes nothing and exits 1 if
 the files differ from what the document gives (CI runs the same comparison as a test).
-``--openapi FILE`` reads the document from a file instead (for example one fetched from a
-server with ``curl .../api/v1/openapi.json``).
+``--openapi FILE`` reads the document from a file instead; a document fetched from a server
+has the same content but sorted keys (Quart's JSON), so the files come out reordered: the
+committed files are generated in process, in the order the models declare their fields.
 
 CLI names: each operation gets a noun (the resource its path names: ``project``,
 ``service``, ...) and a verb (its operationId without the noun: ``list``, ``create``,
@@ -70,7 +71,7 @@ def document_from_app() -> dict[str, Any]:
     async def read() -> dict[str, Any]:
         async with app.app_context():
             doc = app.extensions["QUART_SCHEMA"].openapi_provider.schema()
-        # The served document is this dict through JSON; normalise the same way.
+        # The served document is this dict through JSON (keys sorted); normalise the values.
         return cast(dict[str, Any], json.loads(json.dumps(doc, default=str)))
 
     return asyncio.run(read())
