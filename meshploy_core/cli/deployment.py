@@ -114,7 +114,7 @@ def rollback_cmd(
             click.echo(f"deployment {dep['id']} queued ({dep['status']})")
         return
     ok, sentence = progress.outcome(dep)
-    if not as_json:
+    if ok and not as_json:
         click.echo(sentence)
     if not ok:
         fail(sentence)

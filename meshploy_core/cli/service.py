@@ -92,7 +92,7 @@ def deploy_cmd(
         output.emit_json(dep)
     elif no_wait:
         click.echo(f"deployment {dep['id']} queued ({dep['status']})")
-    else:
+    elif ok:
         click.echo(sentence)
     if not ok:
         fail(sentence)
