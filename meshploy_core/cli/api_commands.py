@@ -33,7 +33,8 @@ from meshploy_core.client.operations import OPERATIONS, SCHEMAS
 from meshploy_core.client.spec import Operation, ref_name
 
 OPERATIONS_ATTR = "meshploy_operations"
-SECRET_FIELDS = ("password", "current_password", "new_password")
+#: Body fields that are secrets: prompted for (hidden) when required, never echoed.
+SECRET_FIELDS = ("password", "current_password", "new_password", "token", "invitation_token")
 
 
 class _Null:
@@ -148,10 +149,9 @@ def _option(
     inner, nullable = _schema(schema)
     kind = inner.get("type")
     decls = [f"--{flag}", dest]
-    if flag in SECRET_FIELDS or flag.replace("-", "_") in SECRET_FIELDS:
-        return click.Option(
-            decls, prompt=required, hide_input=True, required=required, help=help_text
-        )
+    if flag.replace("-", "_") in SECRET_FIELDS:
+        text = (help_text + " Prompted for (hidden) when missing.").strip()
+        return click.Option(decls, required=False, help=text)
     if kind == "boolean" and not nullable:
         return click.Option(
             [f"--{flag}/--no-{flag}", dest], default=None, help=help_text, required=required
@@ -180,6 +180,8 @@ def _option(
         param_type = JsonText()
     if nullable and not multiple:
         param_type = Nullable(param_type)
+    if multiple:
+        help_text = (help_text + " (repeatable)").strip()
     return click.Option(
         decls,
         type=param_type,
@@ -294,6 +296,10 @@ def build_command(op: Operation) -> click.Command:
                     if raw is None or raw == ():
                         continue
                     body[name] = _value(raw, op.body_fields[name])
+                for name in op.required_body_fields:
+                    if name not in body and name in SECRET_FIELDS:
+                        label = name.replace("_", " ").capitalize()
+                        body[name] = click.prompt(label, hide_input=True, err=True)
                 missing = [n for n in op.required_body_fields if n not in body]
                 if missing:
                     flags = ", ".join("--" + n.replace("_", "-") for n in missing)

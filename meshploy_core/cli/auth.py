@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import sys
+from dataclasses import replace
 from typing import Any
 
 import click
@@ -145,11 +146,15 @@ def login_cmd(
 
 @covers("logout")
 @click.command("logout")
-def logout_cmd() -> None:
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def logout_cmd(as_json: bool) -> None:
     """End the stored login session and forget the stored credential."""
     stored = credentials.load()
     if stored is None:
-        click.echo("not logged in")
+        if as_json:
+            output.emit_json({"logged_out": False})
+        else:
+            click.echo("not logged in")
         return
     ended = "forgot the stored token (an API token stays valid until revoked)"
     if stored.kind == "session":
@@ -165,7 +170,10 @@ def logout_cmd() -> None:
         session.run(conn, work)
         ended = "session ended"
     credentials.delete()
-    click.echo(f"logged out of {stored.api_url} ({ended})")
+    if as_json:
+        output.emit_json({"logged_out": True, "api_url": stored.api_url, "result": ended})
+    else:
+        click.echo(f"logged out of {stored.api_url} ({ended})")
 
 
 @covers("me")
@@ -201,7 +209,8 @@ def whoami_cmd(as_json: bool) -> None:
 
 @click.command("use")
 @click.argument("org")
-def org_use_cmd(org: str) -> None:
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def org_use_cmd(org: str, as_json: bool) -> None:
     """Make ORG (id or slug) the default organization of the stored login."""
     stored = credentials.load()
     if stored is None:
@@ -212,7 +221,8 @@ def org_use_cmd(org: str) -> None:
         return await resolve.org_id(client, conn, org)
 
     org_id = session.run(conn, work)
-    from dataclasses import replace
-
     credentials.save(replace(stored, org_id=org_id))
-    click.echo(f"default organization: {org_id}")
+    if as_json:
+        output.emit_json({"org_id": org_id})
+    else:
+        click.echo(f"default organization: {org_id}")

@@ -76,7 +76,7 @@ def test_commands_have_the_documented_shapes() -> None:
 
 def test_every_api_command_takes_json() -> None:
     for name, command in every_command().items():
-        if getattr(command, "meshploy_operations", ()) and name != "meshploy auth logout":
+        if getattr(command, "meshploy_operations", ()) or name == "meshploy org use":
             opts = {o for p in command.params for o in getattr(p, "opts", ())}
             assert "--json" in opts, f"{name} has no --json"
 
