@@ -156,7 +156,7 @@ def logout_cmd(as_json: bool) -> None:
         else:
             click.echo("not logged in")
         return
-    ended = "forgot the stored token (an API token stays valid until revoked)"
+    ended = "the stored API token is forgotten; it stays valid until revoked"
     if stored.kind == "session":
         conn = credentials.Connection(stored.api_url, stored.token, None, stored)
 
@@ -173,7 +173,7 @@ def logout_cmd(as_json: bool) -> None:
     if as_json:
         output.emit_json({"logged_out": True, "api_url": stored.api_url, "result": ended})
     else:
-        click.echo(f"logged out of {stored.api_url} ({ended})")
+        click.echo(f"logged out of {stored.api_url}: {ended}")
 
 
 @covers("me")

@@ -61,7 +61,7 @@ def logs_cmd(
             client,
             org_id,
             target,
-            show=progress.printer(as_json, err=False),
+            render=progress.json_line if as_json else progress.log_line,
             follow_until_done=follow,
         )
 
@@ -101,7 +101,8 @@ def rollback_cmd(
             client,
             org_id,
             dep["id"],
-            show=progress.printer(False, err=True),
+            render=progress.log_line,
+            err=True,
             wait_seconds=timeout,
             progress=True,
         )

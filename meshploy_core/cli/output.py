@@ -1,7 +1,8 @@
 """How CLI commands print API answers: plain aligned tables for people, JSON for scripts.
 
-Tables are plain text (no colours, no wrapping, no truncation), so they read the same in a
-terminal, a pipe and a CI log; ``--json`` prints the API's answer unchanged.
+Tables are plain text (no colours, no wrapping to the terminal), so they read the same in a
+terminal, a pipe and a CI log; a cell longer than :data:`MAX_CELL` is cut with an ellipsis
+(``get`` and ``--json`` show every value whole). ``--json`` prints the API's answer unchanged.
 """
 
 from __future__ import annotations
@@ -17,8 +18,12 @@ from meshploy_core.client.operations import SCHEMAS
 from meshploy_core.client.spec import Operation, ref_name
 
 #: Columns never worth a table column (still shown by ``get`` and ``--json``).
-QUIET_COLUMNS = frozenset({"updated_at", "triggered_by", "started_at", "project_id"})
+QUIET_COLUMNS = frozenset(
+    {"updated_at", "triggered_by", "started_at", "project_id", "progress_deadline_seconds"}
+)
 MAX_COLUMNS = 8
+#: Longer table cells are cut (with an ellipsis); ``get`` and ``--json`` show them whole.
+MAX_CELL = 60
 _ISO = re.compile(r"^(\d{4}-\d\d-\d\d)T(\d\d:\d\d:\d\d)(\.\d+)?(Z|[+-]\d\d:\d\d)?$")
 
 
@@ -48,9 +53,14 @@ def cell(value: Any) -> str:
     return str(value)
 
 
+def _cut(text: str) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= MAX_CELL else text[: MAX_CELL - 1] + "…"
+
+
 def table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> str:
     """Rows as an aligned text table with an upper-case header."""
-    texts = [[cell(row.get(c)) for c in columns] for row in rows]
+    texts = [[_cut(cell(row.get(c))) for c in columns] for row in rows]
     widths = [max([len(c)] + [len(t[i]) for t in texts]) for i, c in enumerate(columns)]
     lines = ["  ".join(c.upper().ljust(w) for c, w in zip(columns, widths, strict=True))]
     lines += ["  ".join(v.ljust(w) for v, w in zip(t, widths, strict=True)) for t in texts]

@@ -11,7 +11,7 @@ import json
 import sys
 import time
 from collections.abc import Callable
-from contextlib import AbstractContextManager, nullcontext
+from contextlib import nullcontext
 from typing import Any
 
 import click
@@ -33,33 +33,40 @@ def log_line(line: dict[str, Any]) -> str:
     return f"{at}  {line.get('source', '')[:4]:<4}  {line.get('message', '')}"
 
 
-def _spinner(enabled: bool) -> tuple[AbstractContextManager[Any], Callable[[str], None]]:
-    if not enabled:
-        return nullcontext(), lambda _text: None
-    from rich.console import Console
-
-    console = Console(stderr=True)
-    status = console.status("waiting for the deployment", spinner="dots")
-    return status, lambda text: status.update(text)
-
-
 async def follow(
     client: ApiClient,
     org_id: str,
     deployment_id: str,
     *,
-    show: Callable[[dict[str, Any]], None] | None,
+    render: Callable[[dict[str, Any]], str] | None,
+    err: bool = False,
     wait_seconds: float | None = None,
     follow_until_done: bool = True,
     progress: bool = False,
 ) -> dict[str, Any]:
-    """Read the deployment's log from the start, passing each line to ``show``; with
-    ``follow_until_done`` keep long-polling until it ends (or ``wait_seconds`` pass).
-    Returns the deployment as it is at the end."""
+    """Read the deployment's log from the start, printing each line as ``render`` makes it
+    (to stderr with ``err``); with ``follow_until_done`` keep long-polling until it ends (or
+    ``wait_seconds`` pass). With ``progress`` and a terminal on stderr, a spinner shows the
+    status. Returns the deployment as it is at the end."""
     deadline = None if wait_seconds is None else time.monotonic() + wait_seconds
+    console = None
+    if progress and sys.stderr.isatty():
+        from rich.console import Console
+
+        console = Console(stderr=True)
+    status = console.status("waiting for the deployment") if console else None
+
+    def emit(line: dict[str, Any]) -> None:
+        if render is None:
+            return
+        text = render(line)
+        if console is not None and err:  # above the spinner, not through it
+            console.print(text, markup=False, highlight=False, soft_wrap=True)
+        else:
+            click.echo(text, err=err)
+
     after = 0
-    spinner, update = _spinner(progress and sys.stderr.isatty())
-    with spinner:
+    with status if status is not None else nullcontext():
         while True:
             wait = LONG_POLL_SECONDS if follow_until_done else 0
             if deadline is not None:
@@ -68,10 +75,10 @@ async def follow(
                 org_id=org_id, deployment_id=deployment_id, after=after, wait=wait
             )
             for line in page["items"]:
-                if show is not None:
-                    show(dict(line))
+                emit(dict(line))
             after = page["next_after"]
-            update(f"deployment {deployment_id[:8]}: {page['status']}")
+            if status is not None:
+                status.update(f"deployment {deployment_id[:8]}: {page['status']}")
             if page["done"] or (not follow_until_done and not page["items"]):
                 break
             if deadline is not None and time.monotonic() >= deadline:
@@ -83,13 +90,9 @@ async def follow(
     return dict(await client.get_deployment(org_id=org_id, deployment_id=deployment_id))
 
 
-def printer(as_json: bool, err: bool) -> Callable[[dict[str, Any]], None]:
-    """A ``show`` callback: JSON lines or readable lines, on stdout or stderr."""
-
-    def show(line: dict[str, Any]) -> None:
-        click.echo(json.dumps(line) if as_json else log_line(line), err=err)
-
-    return show
+def json_line(line: dict[str, Any]) -> str:
+    """A log line as one line of JSON."""
+    return json.dumps(line)
 
 
 def outcome(deployment: dict[str, Any]) -> tuple[bool, str]:

@@ -81,9 +81,14 @@ def deploy_cmd(
             return dict(dep)
         if not as_json:
             click.echo(f"deploying {name} ({dep['image']}) as deployment {dep['id']}", err=True)
-        show = None if quiet else progress.printer(False, err=True)
         return await progress.follow(
-            client, org_id, dep["id"], show=show, wait_seconds=timeout, progress=True
+            client,
+            org_id,
+            dep["id"],
+            render=None if quiet else progress.log_line,
+            err=True,
+            wait_seconds=timeout,
+            progress=True,
         )
 
     dep = session.run(conn, work)

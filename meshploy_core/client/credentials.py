@@ -126,6 +126,11 @@ class Connection:
 
     def require(self, *, token: bool = True) -> Connection:
         """This connection, or NotConfigured saying how to log in."""
+        if not self.api_url and not self.token:
+            raise NotConfigured(
+                "not logged in: run `meshploy auth login --api-url URL`, or set "
+                "MESHPLOY_API_URL and MESHPLOY_TOKEN"
+            )
         if not self.api_url:
             raise NotConfigured(
                 "no API URL: log in with `meshploy auth login --api-url URL`, or set "

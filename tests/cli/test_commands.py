@@ -150,4 +150,4 @@ def test_usage_errors_exit_2_and_api_errors_exit_1() -> None:
         "project", "list", env={"HOME": "/nonexistent", "XDG_CONFIG_HOME": "/nonexistent"}
     )
     assert result.returncode == 1
-    assert result.stderr.startswith("error: no API URL: log in with `meshploy auth login")
+    assert result.stderr.startswith("error: not logged in: run `meshploy auth login")

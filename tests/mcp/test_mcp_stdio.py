@@ -153,4 +153,4 @@ async def test_falls_back_to_the_stored_login(
 def test_without_configuration_it_says_what_to_set(cli: Cli) -> None:
     result = cli.run("mcp")
     assert result.code == 1
-    assert result.err.startswith("error: no API URL: log in with `meshploy auth login")
+    assert result.err.startswith("error: not logged in: run `meshploy auth login")
