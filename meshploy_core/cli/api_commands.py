@@ -3,7 +3,8 @@
 ``meshploy <noun> <verb>`` with the noun and verb the generator derived (``project create``,
 ``service get-env``). Conventions, so every command reads like a hand-written one:
 
-* the organization is ``--org`` (id or slug; default ``MESHPLOY_ORG_ID`` or the stored one);
+* the organization is ``--org`` (id or slug; default ``MESHPLOY_ORG_ID`` or the stored one),
+  or the first argument of ``org`` commands (required for destructive ones: ``org delete``);
 * a project is addressed by slug and a service by name: positional for the noun's own
   commands (``project get web``, ``service get api --project web``), ``--project`` /
   ``--service`` elsewhere; other ids are positional arguments;
@@ -213,7 +214,12 @@ def build_command(op: Operation) -> click.Command:
     query_sources: dict[str, str] = {}
     for p in op.path_params:
         if p.name == "org_id":
-            params.append(click.Option(["--org", "org"], help="Organization id or slug."))
+            if op.noun == "org":  # `org get [ORG]`, `org delete ORG`: the org is the object
+                required = op.destructive
+                metavar = "ORG" if required else "[ORG]"
+                params.append(click.Argument(["org"], required=required, metavar=metavar))
+            else:
+                params.append(click.Option(["--org", "org"], help="Organization id or slug."))
             continue
         dest = f"p__{p.name}"
         own = (p.name, op.noun) in (("project_id", "project"), ("service_id", "service"))

@@ -48,6 +48,16 @@ async def test_login_create_and_list_projects_then_logout(
     assert stored["api_url"] == cli.api_url and stored["org_id"] == owner.org_id
     secrets_tracker.add(stored["token"], "the CLI's stored session token")
 
+    org = (await cli.arun("org", "get", "--json")).json()
+    assert org["id"] == owner.org_id and org["role"] == "owner"
+    assert org["slug"] in (await cli.arun("org", "list")).ok()
+    (await cli.arun("org", "delete")).error(code=2)  # destructive: the org must be named
+    second = (await cli.arun("org", "create", "Org B", "--json")).json()
+    assert (await cli.arun("org", "use", second["slug"])).ok().strip().endswith(second["id"])
+    assert (await cli.arun("project", "list")).ok().strip() == "no projects"
+    (await cli.arun("org", "delete", second["slug"])).ok()
+    (await cli.arun("org", "use", owner.org_id)).ok()
+
     who = (await cli.arun("auth", "whoami")).ok()
     assert owner.email in who and "mps_" in who and "********" in who
 
