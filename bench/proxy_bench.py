@@ -59,24 +59,23 @@ HOST = "bench.local"
 LUA_DELAY = "function delay()\n  return {ms}\nend\n"
 
 
-def caddyfile(backend: int, reference: int, front: int, proxy: int, www: Path) -> str:
-    """Static backend, Caddy's reverse_proxy reference, and Caddy in front of the proxy."""
+def caddyfile(port: int, site: str) -> str:
+    """A Caddy config with one site: admin API off, no automatic HTTPS, no trust store."""
     return f"""{{
 \tadmin off
 \tauto_https off
 \tskip_install_trust
 }}
-:{backend} {{
-\troot * {www}
-\tfile_server
-}}
-:{reference} {{
-\treverse_proxy 127.0.0.1:{backend}
-}}
-:{front} {{
-\treverse_proxy 127.0.0.1:{proxy}
+:{port} {{
+{site}
 }}
 """
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def caddy_version() -> str:
@@ -111,6 +110,7 @@ def wrk(
         timeout=duration + 30,
     ).stdout
     result = {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))}  # type: ignore[union-attr]
+    result["requests"] = float(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
     for pct in ("50", "99"):
         m = re.search(rf"^\s+{pct}%\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
         assert m is not None, out
@@ -157,6 +157,8 @@ class Bench:
         self.pg = LocalPostgres(self.tmp / "pg", fsync=False)
         self.ports = {k: free_port() for k in ("backend", "reference", "front", "proxy", "admin")}
         self.lines: list[str] = []
+        self.caddy: dict[str, int] = {}
+        self.proxy_pid = 0
 
     def say(self, text: str = "") -> None:
         print(text, flush=True)
@@ -183,20 +185,31 @@ class Bench:
             await conn.close()
 
     def start_caddy(self) -> None:
+        """Three Caddy processes (backend, reference, front), so each one's CPU is its own."""
         www = self.tmp / "www"
         www.mkdir()
         (www / "1k").write_bytes(os.urandom(512).hex().encode())
         (www / "1m").write_bytes(os.urandom(512 * 1024).hex().encode())
         p = self.ports
-        conf = self.tmp / "Caddyfile"
-        conf.write_text(caddyfile(p["backend"], p["reference"], p["front"], p["proxy"], www))
-        env = {**os.environ, "HOME": str(self.tmp), "XDG_DATA_HOME": str(self.tmp / "xdg")}
-        env["XDG_CONFIG_HOME"] = str(self.tmp / "xdg")
-        log = (self.tmp / "caddy.log").open("wb")
-        argv = ["caddy", "run", "--config", str(conf), "--adapter", "caddyfile"]
-        self.procs.append(subprocess.Popen(argv, env=env, stdout=log, stderr=log))
-        for key in ("backend", "reference", "front"):
-            wait_port(p[key])
+        sites = {
+            "backend": f"\troot * {www}\n\tfile_server",
+            "reference": f"\treverse_proxy 127.0.0.1:{p['backend']}",
+            "front": f"\treverse_proxy 127.0.0.1:{p['proxy']}",
+        }
+        for role, site in sites.items():
+            # Own storage per process: Caddy instances sharing it race to create the local CA.
+            home = self.tmp / f"caddy-{role}"
+            env = {**os.environ, "HOME": str(home), "XDG_DATA_HOME": str(home / "data")}
+            env["XDG_CONFIG_HOME"] = str(home / "config")
+            conf = self.tmp / f"{role}.caddy"
+            conf.write_text(caddyfile(p[role], site))
+            log = (self.tmp / f"caddy-{role}.log").open("wb")
+            argv = ["caddy", "run", "--config", str(conf), "--adapter", "caddyfile"]
+            proc = subprocess.Popen(argv, env=env, stdout=log, stderr=log)
+            self.procs.append(proc)
+            self.caddy[role] = proc.pid
+        for role in sites:
+            wait_port(p[role])
 
     def start_proxy(self, *, workers: int, extra: tuple[str, ...] = ()) -> subprocess.Popen[bytes]:
         env = {**os.environ, "DATABASE_URL": self.pg.url(), "MESHPLOY_LOG_LEVEL": "WARNING"}
@@ -208,6 +221,7 @@ class Bench:
         proc = subprocess.Popen([*argv, *extra], env=env, stdout=out, stderr=err)
         self.procs.append(proc)
         wait_ready(proc, self.ports["admin"], timeout=120)
+        self.proxy_pid = proc.pid
         return proc
 
     def stop_proxy(self, proc: subprocess.Popen[bytes]) -> None:
@@ -232,30 +246,53 @@ class Bench:
 
     def throughput(self) -> None:
         d, p = self.args.duration, self.ports
+        proxy = [self.proxy_pid, *self.worker_pids()]
+        # (name, port, the processes between wrk and the backend)
         targets = [
-            ("direct to backend", p["backend"]),
-            ("meshploy proxy", p["proxy"]),
-            ("Caddy -> meshploy proxy", p["front"]),
-            ("Caddy reverse_proxy (reference)", p["reference"]),
+            ("direct to backend", p["backend"], []),
+            ("meshploy proxy", p["proxy"], proxy),
+            ("Caddy -> meshploy proxy", p["front"], [self.caddy["front"], *proxy]),
+            ("Caddy reverse_proxy (reference)", p["reference"], [self.caddy["reference"]]),
         ]
-        self.say(f"## Throughput (wrk -t{self.args.threads} -c{self.args.conns} -d{d}s)\n")
-        self.say("| path | size | requests/s | p50 ms | p99 ms |")
-        self.say("| --- | --- | ---: | ---: | ---: |")
-        results: dict[tuple[str, str], dict[str, float]] = {}
+        self.say(
+            f"## Throughput (wrk -t{self.args.threads} -c{self.args.conns} -d{d}s, median of "
+            f"{self.args.repeat} interleaved runs)\n"
+        )
+        self.say(
+            "CPU/request is the CPU time of the processes between wrk and the backend divided "
+            "by the requests served: unlike requests/s it hardly depends on what else the "
+            "machine is doing.\n"
+        )
+        self.say("| path | size | requests/s | p50 ms | p99 ms | CPU/request us |")
+        self.say("| --- | --- | ---: | ---: | ---: | ---: |")
+        runs: dict[tuple[str, str], list[dict[str, float]]] = {}
+        for _ in range(self.args.repeat):  # interleaved, so a busy spell hits every path
+            for size in ("1k", "1m"):
+                for name, port, middle in targets:
+                    before = sum(cpu_seconds(pid) for pid in middle)
+                    r = wrk(port, f"/{size}", d, self.args.conns, self.args.threads)
+                    used = sum(cpu_seconds(pid) for pid in middle) - before
+                    r["cpu_us"] = used / max(r["requests"], 1) * 1e6
+                    runs.setdefault((name, size), []).append(r)
+        results = {key: _median(rs) for key, rs in runs.items()}
         for size in ("1k", "1m"):
-            for name, port in targets:
-                r = wrk(port, f"/{size}", d, self.args.conns, self.args.threads)
-                results[(name, size)] = r
+            for name, _, middle in targets:
+                r = results[(name, size)]
                 flag = " (errors)" if r.get("errors") else ""
+                cpu = f"{r['cpu_us']:.0f}" if middle else "-"
                 self.say(
                     f"| {name} | {'1 KiB' if size == '1k' else '1 MiB'} | {r['rps']:,.0f}{flag} "
-                    f"| {r['p50']:.2f} | {r['p99']:.2f} |"
+                    f"| {r['p50']:.2f} | {r['p99']:.2f} | {cpu} |"
                 )
         self.say()
         for size in ("1k", "1m"):
-            ours = results[("meshploy proxy", size)]["rps"]
-            ref = results[("Caddy reverse_proxy (reference)", size)]["rps"]
-            self.say(f"- {size}: meshploy proxy / Caddy reverse_proxy = **{ours / ref:.2f}x**")
+            ours = results[("meshploy proxy", size)]
+            ref = results[("Caddy reverse_proxy (reference)", size)]
+            self.say(
+                f"- {size}: meshploy proxy / Caddy reverse_proxy: requests/s "
+                f"**{ours['rps'] / ref['rps']:.2f}x**, CPU per request "
+                f"**{ref['cpu_us'] / ours['cpu_us']:.2f}x** less"
+            )
         self.say()
 
     def added_latency(self) -> None:
@@ -265,14 +302,18 @@ class Bench:
         rate = conns * 1000 / self.args.delay_ms
         self.say(
             f"## Latency at moderate load ({conns} connections, one request every "
-            f"{self.args.delay_ms} ms each: about {rate:,.0f} requests/s offered)\n"
+            f"{self.args.delay_ms} ms each: about {rate:,.0f} requests/s offered; median of "
+            f"{self.args.repeat} interleaved runs)\n"
         )
         self.say("| path | requests/s | p50 ms | p99 ms |")
         self.say("| --- | ---: | ---: | ---: |")
-        got = {}
+        runs: dict[str, list[dict[str, float]]] = {"backend": [], "proxy": []}
+        for _ in range(self.args.repeat):
+            for key in runs:
+                runs[key].append(wrk(self.ports[key], "/1k", self.args.duration, conns, 1, script))
+        got = {key: _median(rs) for key, rs in runs.items()}
         for name, key in (("direct to backend", "backend"), ("meshploy proxy", "proxy")):
-            r = wrk(self.ports[key], "/1k", self.args.duration, conns, 1, script)
-            got[key] = r
+            r = got[key]
             self.say(f"| {name} | {r['rps']:,.0f} | {r['p50']:.3f} | {r['p99']:.3f} |")
         self.say()
         for pct in ("p50", "p99"):
@@ -388,6 +429,11 @@ class Bench:
         self.say("```")
 
 
+def _median(runs: list[dict[str, float]]) -> dict[str, float]:
+    """Field-wise median of several wrk results."""
+    return {key: statistics.median(r.get(key, 0.0) for r in runs) for key in runs[0]}
+
+
 def _stats_lines(stats: pstats.Stats, limit: int) -> Iterator[str]:
     import io
 
@@ -428,6 +474,7 @@ def main() -> None:
     parser.add_argument("--conns", type=int, default=50, help="wrk connections")
     parser.add_argument("--threads", type=int, default=1, help="wrk threads")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--repeat", type=int, default=3, help="runs per measurement (median)")
     parser.add_argument("--delay-ms", type=int, default=5, help="moderate load: ms per request")
     parser.add_argument("--routes", type=int, default=100_000)
     parser.add_argument("--changes", type=int, default=20, help="route changes to time")
