@@ -233,6 +233,9 @@ def deployment(spec: WorkloadSpec, deployment_id: str, env: dict[str, str]) -> M
             "replicas": spec.replicas,
             "revisionHistoryLimit": 5,
             "progressDeadlineSeconds": spec.progress_deadline_seconds,
+            # Without a readiness probe a container counts as available the moment it
+            # starts; a few seconds let a crash-on-start show before the rollout completes.
+            "minReadySeconds": 0 if spec.health_check else 3,
             "selector": {"matchLabels": selector},
             "strategy": {
                 "type": "RollingUpdate",

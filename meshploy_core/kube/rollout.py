@@ -86,7 +86,11 @@ def pod_failure(
                 f"container {cs.get('name', '?')} in pod {name} is crash-looping "
                 f"(restarted {cs.get('restartCount', 0)} times{detail})",
             )
-        if reason in CONFIG_REASONS:
+        created = _parse_time((pod.get("metadata") or {}).get("creationTimestamp"))
+        # The kubelet reports these while a Secret is still on its way; only a lasting one
+        # is a failure.
+        young = created is not None and (now - created).total_seconds() < unschedulable_grace
+        if reason in CONFIG_REASONS and not young:
             return RolloutVerdict(
                 Phase.FAILED,
                 "container_config",

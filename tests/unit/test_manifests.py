@@ -146,3 +146,9 @@ def test_env_hash_depends_on_keys_and_values() -> None:
     assert env_hash({"A": "1"}) != env_hash({"A": "2"})
     assert env_hash({"A": "1"}) != env_hash({"B": "1"})
     assert env_hash({"A": "1", "B": "2"}) == env_hash({"B": "2", "A": "1"})
+
+
+def test_without_health_check_a_pod_must_stay_up_before_it_counts() -> None:
+    no_check = WorkloadSpec(**{**SPEC.__dict__, "health_check": None})
+    assert manifests.deployment(no_check, "d", {})["spec"]["minReadySeconds"] == 3
+    assert manifests.deployment(SPEC, "d", {})["spec"]["minReadySeconds"] == 0

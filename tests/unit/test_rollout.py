@@ -110,3 +110,14 @@ def test_progress_deadline() -> None:
 def test_superseded_and_missing() -> None:
     assert evaluate(deployment("d2"), [], "d1", NOW).reason == "superseded"
     assert evaluate(None, [], "d1", NOW).phase is Phase.PROGRESSING
+
+
+def test_container_config_error_fails_only_when_it_lasts() -> None:
+    d = deployment(updatedReplicas=1)
+    young = pod(waiting="CreateContainerConfigError")
+    young["metadata"]["creationTimestamp"] = (NOW - timedelta(seconds=2)).isoformat()
+    assert evaluate(d, [young], "d1", NOW, 20).phase is Phase.PROGRESSING
+    old = pod(waiting="CreateContainerConfigError")
+    old["metadata"]["creationTimestamp"] = (NOW - timedelta(seconds=60)).isoformat()
+    verdict = evaluate(d, [old], "d1", NOW, 20)
+    assert (verdict.phase, verdict.reason) == (Phase.FAILED, "container_config")
