@@ -12,15 +12,22 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
+import os
+import subprocess
+import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import httpx
 
 from meshploy_core import devenv
 from meshploy_core.db import migrate
 from meshploy_core.db.engine import create_engine
 from meshploy_core.devcluster import DevCluster, standard_nodes
 from meshploy_core.devowner import DevOwner, ensure_dev_owner
+from meshploy_core.errors import MeshployError
 from meshploy_core.localpg import LocalPostgres
 from meshploy_core.settings import Settings, parse_key
 
@@ -43,12 +50,15 @@ class DevStack:
     #: simulated workers; see docs/realnode.md.
     real_node: bool = False
     with_worker: bool = True
+    #: Start the edge proxy (a separate process: the core never imports it).
+    with_proxy: bool = True
     say: Callable[[str], None] = print
     data_dir: Path = field(default_factory=devenv.data_dir)
     owner: DevOwner | None = None
     _pg: LocalPostgres | None = None
     _cluster: DevCluster | None = None
     _worker: asyncio.Task[None] | None = None
+    _proxy: subprocess.Popen[bytes] | None = None
     _stop: asyncio.Event = field(default_factory=asyncio.Event)
 
     async def start(self) -> Settings:
@@ -104,12 +114,61 @@ class DevStack:
                 self._worker.result()  # raises the worker's start-up error
             waiter.cancel()
             self.say("reconciler worker running")
+        if self.with_proxy:
+            await self._start_proxy(s)
         self.settings = s
         return s
+
+    async def _start_proxy(self, s: Settings, ready_within: float = 30.0) -> None:
+        env = {
+            **os.environ,
+            "DATABASE_URL": s.require_database_url(),
+            "MESHPLOY_LOG_LEVEL": s.log_level,
+        }
+        self._proxy = subprocess.Popen(  # noqa: ASYNC220 (starting it does not block)
+            [
+                sys.executable,
+                "-m",
+                "meshploy_proxy",
+                "--workers",
+                "1",
+                "--port",
+                str(s.proxy_port),
+                "--admin-port",
+                str(s.proxy_admin_port),
+            ],
+            env=env,
+        )
+        deadline = time.monotonic() + ready_within
+        async with httpx.AsyncClient(timeout=2) as client:
+            while True:
+                if self._proxy.poll() is not None:
+                    raise MeshployError(
+                        f"the edge proxy exited with code {self._proxy.returncode} at start "
+                        f"(is port {s.proxy_port} or {s.proxy_admin_port} in use? set "
+                        "MESHPLOY_PROXY_PORT / MESHPLOY_PROXY_ADMIN_PORT)"
+                    )
+                with contextlib.suppress(httpx.HTTPError, ValueError):
+                    reply = await client.get(f"http://127.0.0.1:{s.proxy_admin_port}/readyz")
+                    if reply.status_code == 200 and reply.json().get("ready"):
+                        break
+                if time.monotonic() > deadline:
+                    raise MeshployError(f"the edge proxy was not ready within {ready_within:.0f}s")
+                await asyncio.sleep(0.05)
+        self.say(
+            f"edge proxy serving on http://127.0.0.1:{s.proxy_port} (send the service's "
+            "hostname as Host)"
+        )
 
     async def stop(self) -> None:
         """Stop everything that was started, newest first; never raises."""
         self._stop.set()
+        if self._proxy is not None and self._proxy.poll() is None:
+            self._proxy.terminate()
+            try:
+                await asyncio.to_thread(self._proxy.wait, 30)
+            except subprocess.TimeoutExpired:
+                self._proxy.kill()
         if self._worker is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._worker, 30)

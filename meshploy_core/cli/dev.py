@@ -37,9 +37,24 @@ from meshploy_core.logs import configure_logging
     help="Run workloads on a real node (kubelet + containerd; needs root): deployed images "
     "really serve. See docs/realnode.md.",
 )
+@click.option(
+    "--proxy/--no-proxy",
+    "with_proxy",
+    default=True,
+    show_default=True,
+    help="Start the edge proxy (ports: MESHPLOY_PROXY_PORT, MESHPLOY_PROXY_ADMIN_PORT).",
+)
 @click.pass_context
-def dev(ctx: click.Context, host: str, port: int, with_cluster: bool, real_node: bool) -> None:
-    """Run Meshploy locally with embedded defaults (PostgreSQL, dev key, cluster, worker)."""
+def dev(
+    ctx: click.Context,
+    host: str,
+    port: int,
+    with_cluster: bool,
+    real_node: bool,
+    with_proxy: bool,
+) -> None:
+    """Run Meshploy locally with embedded defaults (PostgreSQL, dev key, cluster, worker,
+    proxy)."""
     if ctx.invoked_subcommand is not None:
         return
     from meshploy_core.app import create_app
@@ -52,6 +67,7 @@ def dev(ctx: click.Context, host: str, port: int, with_cluster: bool, real_node:
         dataclasses.replace(settings, secure_cookies=False),
         with_cluster=with_cluster,
         real_node=real_node,
+        with_proxy=with_proxy,
         say=lambda line: click.echo(line, err=True),
     )
 

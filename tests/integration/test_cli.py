@@ -15,6 +15,7 @@ import pytest
 from meshploy_core.localpg import free_port
 from tests.fixtures.postgres import make_temp_dir, random_key_b64
 
+PROXY_PORTS = (free_port(), free_port())
 CLEAN_ENV = {
     k: v
     for k, v in os.environ.items()
@@ -114,7 +115,12 @@ def _run_dev(data_dir: Path, port: int, stderr: Path) -> subprocess.Popen[str]:
     with stderr.open("a") as err:
         return subprocess.Popen(
             [sys.executable, "-m", "meshploy_core", "dev", "--port", str(port)],
-            env={**CLEAN_ENV, "MESHPLOY_DATA_DIR": str(data_dir)},
+            env={
+                **CLEAN_ENV,
+                "MESHPLOY_DATA_DIR": str(data_dir),
+                "MESHPLOY_PROXY_PORT": str(PROXY_PORTS[0]),
+                "MESHPLOY_PROXY_ADMIN_PORT": str(PROXY_PORTS[1]),
+            },
             stdout=subprocess.PIPE,
             stderr=err,
             text=True,
@@ -137,6 +143,10 @@ def _dev_ready(proc: subprocess.Popen[str], port: int) -> dict[str, str]:
     token = _wait_line(proc, "MESHPLOY_TOKEN=", 10).split("=", 1)[1]
     org = _wait_line(proc, "MESHPLOY_ORG_ID=", 10).split("=", 1)[1]
     assert httpx.get(f"{url}/readyz", timeout=10).status_code == 200
+    unknown = httpx.get(
+        f"http://127.0.0.1:{PROXY_PORTS[0]}/", headers={"Host": "nope.test"}, timeout=10
+    )
+    assert unknown.status_code == 404, "the edge proxy answers unknown hosts itself"
     me = httpx.get(
         f"{url}/api/v1/auth/me", headers={"Authorization": f"Bearer {token}"}, timeout=10
     )
@@ -166,6 +176,7 @@ def test_dev_runs_everything_and_keeps_state(tmp_path: Path) -> None:
     assert not (data_dir / "postgres" / "postmaster.pid").exists(), "PostgreSQL left running"
     said = err.read_text()
     assert "reconciler worker running" in said, said[-2000:]
+    assert f"edge proxy serving on http://127.0.0.1:{PROXY_PORTS[0]}" in said, said[-2000:]
     assert first["token"] not in said, "the token goes to stdout only, never to the log"
     kubeconfig = Path(
         next(line for line in said.splitlines() if line.startswith("KUBECONFIG=")).split("=", 1)[1]
