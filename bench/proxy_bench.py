@@ -295,7 +295,7 @@ class Bench:
             )
         self.say()
 
-    def added_latency(self) -> None:
+    def added_latency(self, label: str) -> None:
         script = self.tmp / "delay.lua"
         script.write_text(LUA_DELAY.format(ms=self.args.delay_ms))
         conns = 10
@@ -303,7 +303,7 @@ class Bench:
         self.say(
             f"## Latency at moderate load ({conns} connections, one request every "
             f"{self.args.delay_ms} ms each: about {rate:,.0f} requests/s offered; median of "
-            f"{self.args.repeat} interleaved runs)\n"
+            f"{self.args.repeat} interleaved runs; proxy with {label})\n"
         )
         self.say("| path | requests/s | p50 ms | p99 ms |")
         self.say("| --- | ---: | ---: | ---: |")
@@ -457,7 +457,13 @@ async def run(args: argparse.Namespace) -> None:
             f"{caddy_version()})\n"
         )
         bench.throughput()
-        bench.added_latency()
+        bench.added_latency(f"{args.workers} workers")
+        if args.workers > 1:  # fewer processes than cores contend less: compare
+            bench.stop_proxy(proxy)
+            one = bench.start_proxy(workers=1)
+            bench.added_latency("1 worker")
+            bench.stop_proxy(one)
+            proxy = bench.start_proxy(workers=args.workers)
         await bench.many_routes(proxy)
         if args.profile:
             bench.profile()
