@@ -131,8 +131,9 @@ async def test_slow_head_is_cut_off_when_too_big(
         except ConnectionError:
             break
         sent += 1024
-        await asyncio.sleep(0)  # let the reader task see an answer
-        if answer.done():
+        # Trickle: give the proxy a moment to answer after each KiB (a slowloris's pace).
+        done, _ = await asyncio.wait({answer}, timeout=0.01)
+        if done:
             break
     status = await asyncio.wait_for(answer, 5)
     writer.close()
