@@ -79,7 +79,8 @@ def _parse_port(name: str, raw: str) -> int:
     return port
 
 
-def _parse_bool(name: str, raw: str) -> bool:
+def parse_bool(name: str, raw: str) -> bool:
+    """Parse a boolean setting (1/0, true/false, yes/no, on/off) or raise ConfigError."""
     text = raw.strip().lower()
     if text in ("1", "true", "yes", "on"):
         return True
@@ -206,7 +207,7 @@ _VARS: tuple[_Var, ...] = (
     _Var("port", "MESHPLOY_PORT", _parse_port),
     _Var("log_level", "MESHPLOY_LOG_LEVEL", _parse_log_level),
     _Var("kubeconfig", "KUBECONFIG", lambda _n, v: v.strip() or None),
-    _Var("secure_cookies", "MESHPLOY_SECURE_COOKIES", _parse_bool),
+    _Var("secure_cookies", "MESHPLOY_SECURE_COOKIES", parse_bool),
     _Var("proxy_port", "MESHPLOY_PROXY_PORT", _parse_port),
     _Var("proxy_admin_port", "MESHPLOY_PROXY_ADMIN_PORT", _parse_port),
     _Var("bcrypt_rounds", "MESHPLOY_BCRYPT_ROUNDS", _int_parser(4, 31)),

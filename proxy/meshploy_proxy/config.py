@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from meshploy_core.errors import ConfigError
-from meshploy_core.settings import Settings
+from meshploy_core.settings import Settings, parse_bool
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -127,15 +127,6 @@ def _parse_workers(name: str, raw: str) -> int:
     return value
 
 
-def _parse_bool(name: str, raw: str) -> bool:
-    text = raw.strip().lower()
-    if text in ("1", "true", "yes", "on"):
-        return True
-    if text in ("0", "false", "no", "off"):
-        return False
-    raise ConfigError(f"{name} must be true or false; got {raw!r}")
-
-
 def default_workers() -> int:
     """One worker per core this process may run on."""
     try:
@@ -171,7 +162,7 @@ def load_config(
             "MESHPLOY_PROXY_TRUSTED_PROXIES", env["MESHPLOY_PROXY_TRUSTED_PROXIES"]
         )
     if env.get("MESHPLOY_PROXY_ACCESS_LOG", "").strip():
-        values["access_log"] = _parse_bool(
+        values["access_log"] = parse_bool(
             "MESHPLOY_PROXY_ACCESS_LOG", env["MESHPLOY_PROXY_ACCESS_LOG"]
         )
     values.update({k: v for k, v in overrides.items() if v is not None})
