@@ -218,6 +218,7 @@ class Bench:
         )
         out = (self.tmp / "proxy-access.log").open("ab")
         err = (self.tmp / "proxy.err").open("ab")
+        extra = (*self.args.proxy_args.split(), *extra)
         proc = subprocess.Popen([*argv, *extra], env=env, stdout=out, stderr=err)
         self.procs.append(proc)
         wait_ready(proc, self.ports["admin"], timeout=120)
@@ -267,7 +268,7 @@ class Bench:
         self.say("| --- | --- | ---: | ---: | ---: | ---: |")
         runs: dict[tuple[str, str], list[dict[str, float]]] = {}
         for _ in range(self.args.repeat):  # interleaved, so a busy spell hits every path
-            for size in ("1k", "1m"):
+            for size in self.args.sizes:
                 for name, port, middle in targets:
                     before = sum(cpu_seconds(pid) for pid in middle)
                     r = wrk(port, f"/{size}", d, self.args.conns, self.args.threads)
@@ -275,7 +276,7 @@ class Bench:
                     r["cpu_us"] = used / max(r["requests"], 1) * 1e6
                     runs.setdefault((name, size), []).append(r)
         results = {key: _median(rs) for key, rs in runs.items()}
-        for size in ("1k", "1m"):
+        for size in self.args.sizes:
             for name, _, middle in targets:
                 r = results[(name, size)]
                 flag = " (errors)" if r.get("errors") else ""
@@ -285,7 +286,7 @@ class Bench:
                     f"| {r['p50']:.2f} | {r['p99']:.2f} | {cpu} |"
                 )
         self.say()
-        for size in ("1k", "1m"):
+        for size in self.args.sizes:
             ours = results[("meshploy proxy", size)]
             ref = results[("Caddy reverse_proxy (reference)", size)]
             self.say(
@@ -457,6 +458,8 @@ async def run(args: argparse.Namespace) -> None:
             f"{caddy_version()})\n"
         )
         bench.throughput()
+        if args.only == "throughput":
+            return
         bench.added_latency(f"{args.workers} workers")
         if args.workers > 1:  # fewer processes than cores contend less: compare
             bench.stop_proxy(proxy)
@@ -469,8 +472,8 @@ async def run(args: argparse.Namespace) -> None:
             bench.profile()
     finally:
         bench.close()
-    if args.out:
-        Path(args.out).write_text("\n".join(bench.lines) + "\n")
+        if args.out:
+            Path(args.out).write_text("\n".join(bench.lines) + "\n")
 
 
 def main() -> None:
@@ -486,6 +489,18 @@ def main() -> None:
     parser.add_argument("--changes", type=int, default=20, help="route changes to time")
     parser.add_argument("--profile", action="store_true", help="also profile one worker")
     parser.add_argument("--out", help="also write the results (markdown) here")
+    parser.add_argument(
+        "--sizes",
+        type=lambda v: [x for x in v.split(",") if x],
+        default=["1k", "1m"],
+        help="response sizes for the throughput runs (1k,1m)",
+    )
+    parser.add_argument(
+        "--only", choices=["throughput"], help="run only this measurement (a quick check)"
+    )
+    parser.add_argument(
+        "--proxy-args", default="", help="extra proxy options, e.g. --no-splice (to compare)"
+    )
     for tool in ("wrk", "caddy"):
         if shutil.which(tool) is None:
             parser.error(f"{tool} not found; install it with: apt-get install {tool}")

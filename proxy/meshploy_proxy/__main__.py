@@ -30,6 +30,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="JSON access log on stdout (MESHPLOY_PROXY_ACCESS_LOG, on)",
     )
+    p.add_argument(
+        "--splice",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="zero-copy relay of large response bodies (MESHPLOY_PROXY_SPLICE, on)",
+    )
     p.add_argument("--trusted-proxies", help="CIDRs whose X-Forwarded-* are kept (loopback)")
     p.add_argument("--connect-timeout", type=float, help="upstream connect timeout, s (5)")
     p.add_argument("--read-timeout", type=float, help="upstream read/idle timeout, s (60)")
@@ -62,6 +68,7 @@ def main(argv: list[str] | None = None) -> None:
             admin_port=args.admin_port,
             workers=args.workers,
             access_log=args.access_log,
+            splice=args.splice,
             trusted_proxies=args.trusted_proxies,
             connect_timeout=args.connect_timeout,
             read_timeout=args.read_timeout,

@@ -11,6 +11,8 @@ so the proxy stays a self-contained package; command-line flags override both.
 ``MESHPLOY_PROXY_TRUSTED_PROXIES`` peers whose X-Forwarded-* headers are kept and extended
                                    (comma-separated CIDRs, default loopback: Caddy)
 ``MESHPLOY_PROXY_ACCESS_LOG``      ``true``/``false``: JSON access log on stdout (default true)
+``MESHPLOY_PROXY_SPLICE``          ``true``/``false``: move large response bodies with
+                                   ``splice(2)``, without copying them (default true on Linux)
 =================================  =============================================================
 """
 
@@ -48,6 +50,8 @@ class ProxyConfig:
     admin_port: int = 9091
     workers: int = 1
     access_log: bool = True
+    #: Relay Content-Length bodies of 64 KiB and more with splice(2) (zero-copy).
+    splice: bool = True
     log_level: str = "INFO"
     trusted_proxies: tuple[str, ...] = DEFAULT_TRUSTED
     #: Seconds to open a TCP connection to an upstream (then 504, or the next upstream).
@@ -165,6 +169,8 @@ def load_config(
         values["access_log"] = parse_bool(
             "MESHPLOY_PROXY_ACCESS_LOG", env["MESHPLOY_PROXY_ACCESS_LOG"]
         )
+    if env.get("MESHPLOY_PROXY_SPLICE", "").strip():
+        values["splice"] = parse_bool("MESHPLOY_PROXY_SPLICE", env["MESHPLOY_PROXY_SPLICE"])
     values.update({k: v for k, v in overrides.items() if v is not None})
     if "trusted_proxies" in overrides and isinstance(overrides["trusted_proxies"], str):
         values["trusted_proxies"] = _parse_networks(

@@ -12,6 +12,8 @@ from meshploy_proxy.balancer import Balancer
 from meshploy_proxy.config import ProxyConfig
 from meshploy_proxy.metrics import WorkerMetrics
 from meshploy_proxy.routes import Router
+from meshploy_proxy.splice import AVAILABLE as SPLICE_AVAILABLE
+from meshploy_proxy.splice import PipePool
 from meshploy_proxy.upstream import UpstreamRegistry
 
 if TYPE_CHECKING:
@@ -50,6 +52,9 @@ class ProxyContext:
         self.max_head_bytes = config.max_head_bytes
         self.max_headers = config.max_headers
         self.max_url_bytes = config.max_url_bytes
+        #: Large Content-Length bodies go upstream socket -> pipe -> client socket in the kernel.
+        self.splice = config.splice and SPLICE_AVAILABLE
+        self.pipes = PipePool()
         self._networks = config.networks()
         self._trust: dict[str, bool] = {}
         # Request ids: a random per-worker prefix and a counter, unique without a syscall.

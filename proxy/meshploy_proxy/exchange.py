@@ -29,6 +29,7 @@ from meshploy_proxy.headers import (
     prepare_request,
 )
 from meshploy_proxy.pages import error_page
+from meshploy_proxy.splice import SPLICE_MIN, SpliceRelay
 from meshploy_proxy.tunnel import Tunnel
 from meshploy_proxy.upstream import open_connection
 
@@ -63,11 +64,13 @@ class Exchange:
         "pending",
         "pending_size",
         "prepared",
+        "relay",
         "req_done",
         "resp_done",
         "resp_started",
         "reused",
         "route",
+        "splice_wanted",
         "status",
         "t0",
         "target",
@@ -92,7 +95,8 @@ class Exchange:
         self.upgrade = False
         self.head_done = self.req_done = self.resp_started = self.resp_done = False
         self.finished = self.interim = self.body_sent = self.reused = self.until_close = False
-        self.upstream_reusable = False
+        self.upstream_reusable = self.splice_wanted = False
+        self.relay: SpliceRelay | None = None
         self.prepared: PreparedRequest | None = None
         self.route: Route | None = None
         self.up: UpstreamConnection | None = None
@@ -345,6 +349,15 @@ class Exchange:
             self.response_done(conn, self.upstream_reusable)
         elif head.length > 0:
             conn.raw_left = head.length  # pass the body through unparsed once headers are done
+            self.splice_wanted = ctx.splice and head.length >= SPLICE_MIN
+
+    def start_relay(self, conn: UpstreamConnection) -> None:
+        """The head went out and a large body follows: let the kernel move the rest."""
+        self.splice_wanted = False
+        relay = SpliceRelay.start(self, conn)
+        if relay is not None:
+            self.relay = relay
+            relay.pump()
 
     def response_body(self, data: bytes) -> None:
         """A chunk of the response body."""
@@ -510,6 +523,9 @@ class Exchange:
         if self.finished:
             return
         self.finished = True
+        if self.relay is not None:
+            self.relay.close()
+            self.relay = None
         ctx = self.ctx
         client = self.client
         duration = ctx.loop.time() - self.t0 if self.t0 else 0.0

@@ -62,6 +62,7 @@ class WorkerMetrics:
         "duration_sum",
         "requests",
         "retries",
+        "spliced_bytes",
         "upstream_errors",
     )
 
@@ -74,6 +75,7 @@ class WorkerMetrics:
         self.connections = 0
         self.bytes_in = 0
         self.bytes_out = 0
+        self.spliced_bytes = 0
 
     def observe(self, status: int, seconds: float, bytes_in: int, bytes_out: int) -> None:
         """Count one finished request."""
@@ -99,6 +101,7 @@ class WorkerMetrics:
             "connections_total": self.connections,
             "bytes_in": self.bytes_in,
             "bytes_out": self.bytes_out,
+            "spliced_bytes": self.spliced_bytes,
             "gauges": gauges,
         }
 
@@ -171,8 +174,13 @@ class AggregateCollector(Collector):
             ("meshploy_proxy_connections", "connections_total", "Client connections accepted."),
             ("meshploy_proxy_received_bytes", "bytes_in", "Request body bytes received."),
             ("meshploy_proxy_sent_bytes", "bytes_out", "Response body bytes sent."),
+            (
+                "meshploy_proxy_spliced_bytes",
+                "spliced_bytes",
+                "Response body bytes moved socket to socket with splice(2), never copied.",
+            ),
         ):
-            yield CounterMetricFamily(name, help_text, value=sum(s[key] for _, s in snaps))
+            yield CounterMetricFamily(name, help_text, value=sum(s.get(key, 0) for _, s in snaps))
 
         for gauge, help_text in GAUGE_HELP.items():
             family = GaugeMetricFamily(f"meshploy_proxy_{gauge}", help_text, labels=["worker"])

@@ -30,12 +30,14 @@ class ResponseSink(Protocol):
 
     client: ClientConnection
     upstream_reusable: bool
+    splice_wanted: bool
 
     def response_head(self, conn: UpstreamConnection) -> None: ...
     def response_body(self, chunk: bytes) -> None: ...
     def response_complete(self, conn: UpstreamConnection) -> None: ...
     def response_done(self, conn: UpstreamConnection, reusable: bool) -> None: ...
     def response_upgraded(self, conn: UpstreamConnection, rest: bytes) -> None: ...
+    def start_relay(self, conn: UpstreamConnection) -> None: ...
     def upstream_broken(self, conn: UpstreamConnection, kind: str) -> None: ...
     def upstream_lost(self, conn: UpstreamConnection) -> None: ...
     def upstream_write_paused(self, paused: bool) -> None: ...
@@ -157,6 +159,7 @@ class UpstreamConnection(asyncio.Protocol):
         "raw_left",
         "reading_paused",
         "reason",
+        "splicing",
         "transport",
         "tunnel",
         "upstream",
@@ -174,6 +177,9 @@ class UpstreamConnection(asyncio.Protocol):
         self.reading_paused = False
         #: Body bytes still to come of a Content-Length response being passed through raw.
         self.raw_left = 0
+        #: True while a :class:`~meshploy_proxy.splice.SpliceRelay` moves the body (reads
+        #: stay paused whatever the client's write buffer says).
+        self.splicing = False
         #: Set once the connection carries an Upgrade tunnel instead of HTTP.
         self.tunnel: Tunnel | None = None
 
@@ -217,6 +223,8 @@ class UpstreamConnection(asyncio.Protocol):
                 ex.upstream_broken(self, "bad_response")
         finally:
             client.uncork()
+        if self.raw_left and ex.splice_wanted and self.exchange is ex:
+            ex.start_relay(self)
 
     def eof_received(self) -> bool | None:
         return False
@@ -289,6 +297,8 @@ class UpstreamConnection(asyncio.Protocol):
 
     def resume_reading(self) -> None:
         """Read from the upstream again."""
+        if self.splicing:
+            return  # the relay resumes reading when the body is through
         if self.reading_paused and self.transport is not None and not self.closed:
             self.reading_paused = False
             with contextlib.suppress(RuntimeError):

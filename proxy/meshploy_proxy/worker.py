@@ -180,6 +180,7 @@ class Worker:
             client.abort()
         for up in ctx.registry:
             up.close_idle(float("inf"))
+        ctx.pipes.close()
         log.info("worker %d stopped", self.index)
 
 

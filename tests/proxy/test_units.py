@@ -262,3 +262,52 @@ def test_proxy_process_imports_stay_small() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "", f"the proxy imported {out.stdout.strip()}"
+
+
+def test_splice_setting_parses_and_rejects_nonsense() -> None:
+    from meshploy_core.errors import ConfigError
+    from meshploy_core.settings import Settings
+    from meshploy_proxy.config import load_config
+
+    settings = Settings(database_url="postgresql+asyncpg://u@localhost/db")
+    assert load_config(settings, {}).splice is True
+    assert load_config(settings, {"MESHPLOY_PROXY_SPLICE": "false"}).splice is False
+    assert load_config(settings, {"MESHPLOY_PROXY_SPLICE": "off"}, splice=True).splice is True
+    with pytest.raises(ConfigError, match="MESHPLOY_PROXY_SPLICE"):
+        load_config(settings, {"MESHPLOY_PROXY_SPLICE": "sometimes"})
+
+
+def test_pipe_pool_reuses_empty_pipes_and_closes_dirty_ones() -> None:
+    import fcntl
+    import os
+
+    from meshploy_proxy.splice import PipePool
+
+    pool = PipePool(keep=1)
+    first = pool.acquire()
+    second = pool.acquire()
+    assert first is not None and second is not None and first != second
+    assert pool.capacity >= 64 * 1024
+    for fd in first:
+        assert fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_NONBLOCK
+    os.write(second[1], b"left over")
+    pool.release(second, empty=False)  # holds bytes: closed, never handed out again
+    for fd in second:
+        with pytest.raises(OSError):
+            os.fstat(fd)
+    pool.release(first, empty=True)
+    assert pool.acquire() == first  # reused
+    pool.release(first, empty=True)
+    third = pool.acquire()
+    assert third is not None
+    fourth = pool.acquire()
+    assert fourth is not None
+    pool.release(third, empty=True)
+    pool.release(fourth, empty=True)  # beyond keep=1: closed
+    for fd in fourth:
+        with pytest.raises(OSError):
+            os.fstat(fd)
+    pool.close()
+    for fd in third:
+        with pytest.raises(OSError):
+            os.fstat(fd)

@@ -8,6 +8,9 @@ Endpoints (any method unless noted):
   /headers           -> the request head as JSON (method, target, headers list)
   /count             -> reads the body without keeping it; answers the byte count
   /bytes?n=N         -> N bytes of response body, chunked, streamed in 64 KiB pieces
+  /blob?n=N          -> N pseudo-random bytes (:func:`blob`) with a Content-Length;
+                        ``&cut=K`` sends only the first K and then closes the connection;
+                        ``&extra=K`` sends K junk bytes after the body (a broken server)
   /sse               -> text/event-stream; each event is sent after /sse-next is hit
   /sse-next          -> releases the next SSE event
   /hang              -> never answers
@@ -19,8 +22,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import json
 import os
+import random
 from dataclasses import dataclass, field
 from urllib.parse import parse_qs, urlsplit
 
@@ -35,6 +40,15 @@ class UpstreamState:
     sse_tokens: asyncio.Queue[None] = field(default_factory=asyncio.Queue)
     requests: int = 0
     port: int = 0
+    #: Connections accepted so far, and how many of them have closed.
+    connections: int = 0
+    closed: int = 0
+
+
+@functools.lru_cache(maxsize=8)
+def blob(n: int) -> bytes:
+    """``n`` reproducible pseudo-random bytes (the body of ``/blob?n=N``)."""
+    return random.Random(n).randbytes(n)
 
 
 class _Conn(asyncio.Protocol):
@@ -50,6 +64,7 @@ class _Conn(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
         self.transport = transport
+        self.state.connections += 1
 
     def data_received(self, data: bytes) -> None:
         try:
@@ -62,6 +77,7 @@ class _Conn(asyncio.Protocol):
             self.transport.close()
 
     def connection_lost(self, exc: Exception | None) -> None:
+        self.state.closed += 1
         if self.task is not None:
             self.task.cancel()
 
@@ -116,6 +132,18 @@ class _Conn(asyncio.Protocol):
                 self.transport.write(b"%x\r\n%b\r\n" % (len(part), part))
                 n -= len(part)
             self.transport.write(b"0\r\n\r\n")
+        elif path == "/blob":
+            n = int(query.get("n", "0"))
+            body = blob(n)
+            cut = int(query.get("cut", str(n)))
+            self.transport.write(
+                b"HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\n"
+                b"Content-Length: %d\r\n\r\n" % n
+            )
+            self.transport.write(body[:cut])
+            self.transport.write(b"!" * int(query.get("extra", "0")))
+            if cut < n:
+                self.transport.close()  # after the buffered bytes: a short body, then FIN
         elif path == "/sse":
             self.transport.write(
                 b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
