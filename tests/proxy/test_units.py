@@ -265,9 +265,10 @@ def test_proxy_process_imports_stay_small() -> None:
 
 
 def test_splice_setting_parses_and_rejects_nonsense() -> None:
+    from meshploy_proxy.config import load_config
+
     from meshploy_core.errors import ConfigError
     from meshploy_core.settings import Settings
-    from meshploy_proxy.config import load_config
 
     settings = Settings(database_url="postgresql+asyncpg://u@localhost/db")
     assert load_config(settings, {}).splice is True
