@@ -195,7 +195,7 @@ class SpliceRelay:
                     try:
                         n = os.splice(self.up_fd, w, min(self.left, PIPE_SIZE), flags=_FLAGS)
                     except BlockingIOError:
-                        self._wait(read=True)
+                        self._wait_or_fail(read=True)
                         return
                     except OSError as exc:
                         self._upstream_failed(exc)
@@ -209,7 +209,7 @@ class SpliceRelay:
                 try:
                     m = os.splice(r, self.client_fd, self.in_pipe, flags=_FLAGS)
                 except BlockingIOError:
-                    self._wait(read=False)
+                    self._wait_or_fail(read=False)
                     return
                 except OSError as exc:
                     self._client_failed(exc)
@@ -226,6 +226,17 @@ class SpliceRelay:
         self._done()
 
     # -- readiness ------------------------------------------------------------------------
+
+    def _wait_or_fail(self, *, read: bool) -> None:
+        try:
+            self._wait(read=read)
+        except (RuntimeError, OSError) as exc:  # the loop refused the watcher: cannot go on
+            log.warning("splice relay cannot watch a socket: %s", exc)
+            self.close()
+            ex = self.exchange
+            ex.relay = None
+            if not ex.finished:
+                ex.abort("splice relay failed")
 
     def _wait(self, *, read: bool) -> None:
         """Watch the upstream for input (``read``) or the client for room, not both."""

@@ -24,6 +24,15 @@ if TYPE_CHECKING:
 WRITE_HIGH = 256 * 1024
 WRITE_LOW = 64 * 1024
 
+#: Limits on a response head from an application (bytes, fields). Beyond them the response
+#: is a 502: one tenant's broken or hostile app must not grow the shared proxy's memory.
+MAX_RESPONSE_HEAD = 64 * 1024
+MAX_RESPONSE_FIELDS = 256
+
+
+class _HeadTooLarge(Exception):
+    """Raised from a parser callback: the response head exceeds the limits."""
+
 
 class ResponseSink(Protocol):
     """What an upstream connection reports to (the exchange it is serving)."""
@@ -31,6 +40,7 @@ class ResponseSink(Protocol):
     client: ClientConnection
     upstream_reusable: bool
     splice_wanted: bool
+    resp_started: bool
 
     def response_head(self, conn: UpstreamConnection) -> None: ...
     def response_body(self, chunk: bytes) -> None: ...
@@ -153,6 +163,8 @@ class UpstreamConnection(asyncio.Protocol):
     __slots__ = (
         "closed",
         "exchange",
+        "head_bytes",
+        "head_raw",
         "headers",
         "idle_since",
         "parser",
@@ -171,6 +183,8 @@ class UpstreamConnection(asyncio.Protocol):
         self.parser = httptools.HttpResponseParser(self)
         self.exchange: ResponseSink | None = None
         self.headers: list[tuple[bytes, bytes]] = []
+        #: The current response head so far: field bytes parsed, raw bytes read.
+        self.head_bytes = self.head_raw = 0
         self.reason = b""
         self.idle_since = 0.0
         self.closed = False
@@ -214,6 +228,7 @@ class UpstreamConnection(asyncio.Protocol):
             return
         client = ex.client
         client.corked = True  # everything this read produces goes out in one write
+        in_head = not ex.resp_started
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade as exc:
@@ -221,6 +236,13 @@ class UpstreamConnection(asyncio.Protocol):
         except httptools.HttpParserError:
             if self.exchange is ex:
                 ex.upstream_broken(self, "bad_response")
+        else:
+            if in_head and not ex.resp_started and self.exchange is ex:
+                # Still no complete head: count raw bytes too (the parser buffers a header
+                # line until it ends, so an endless line never reaches on_header).
+                self.head_raw += len(data)
+                if self.head_raw > MAX_RESPONSE_HEAD:
+                    ex.upstream_broken(self, "bad_response")
         finally:
             client.uncork()
         if self.raw_left and ex.splice_wanted and self.exchange is ex:
@@ -257,9 +279,14 @@ class UpstreamConnection(asyncio.Protocol):
         self.reason = status
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        self.headers.append((name, value))
+        headers = self.headers
+        headers.append((name, value))
+        self.head_bytes += len(name) + len(value)
+        if len(headers) > MAX_RESPONSE_FIELDS or self.head_bytes > MAX_RESPONSE_HEAD:
+            raise _HeadTooLarge
 
     def on_headers_complete(self) -> None:
+        self.head_bytes = self.head_raw = 0
         ex = self.exchange
         if ex is not None:
             ex.response_head(self)

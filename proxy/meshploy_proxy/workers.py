@@ -15,6 +15,7 @@ import itertools
 import json
 import logging
 import os
+import resource
 import signal
 import socket
 import sys
@@ -35,6 +36,25 @@ MALLOC_TUNABLES = (
     "glibc.malloc.trim_threshold=4194304:glibc.malloc.top_pad=1048576:"
     "glibc.malloc.mmap_threshold=1048576"
 )
+
+
+def raise_open_files_limit() -> tuple[int, int]:
+    """Raise this process's soft limit on open files to its hard limit; return (soft, hard).
+
+    Every client connection, upstream connection and splice relay holds descriptors, and the
+    usual soft limit (1024 under systemd) would cap a worker at a few hundred clients. Workers
+    inherit the raised limit.
+    """
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = hard if hard != resource.RLIM_INFINITY else 1 << 20
+    if soft == resource.RLIM_INFINITY or soft >= target:
+        return soft, hard
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+    except (OSError, ValueError) as exc:
+        log.warning("cannot raise the open-files limit from %d to %d: %s", soft, target, exc)
+        return soft, hard
+    return target, hard
 
 
 class WorkerHandle:
@@ -102,6 +122,14 @@ class Supervisor:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.stop)
+        soft, _ = raise_open_files_limit()
+        if soft != resource.RLIM_INFINITY and soft < 4096:
+            log.warning(
+                "open-files limit is %d: each worker can hold only about %d connections; "
+                "raise it (LimitNOFILE= in systemd, ulimit -Hn)",
+                soft,
+                soft // 3,
+            )
         admin = AdminServer(self, self.config.admin_host, self.config.admin_port)
         await admin.start()
         monitors = [loop.create_task(self._keep_running(h)) for h in self.handles]

@@ -139,3 +139,26 @@ async def test_slow_head_is_cut_off_when_too_big(
     writer.close()
     assert status.startswith(b"HTTP/1.1 431"), status
     assert sent < 400 * 1024, "the proxy kept reading an endless head"
+
+
+HEADS = [
+    ("40 KiB of fields", "/head?n=40&size=1000", 200),
+    ("too many fields", "/head?n=300&size=5", 502),
+    ("a 100 KiB head", "/head?n=100&size=1000", 502),
+    ("a header line that never ends", "/endless-head", 502),
+]
+
+
+@pytest.mark.parametrize(("what", "path", "status"), HEADS, ids=[h[0] for h in HEADS])
+async def test_response_heads_from_an_app_are_bounded(
+    proxy: ProxyProcess, target: upstream_app.UpstreamState, what: str, path: str, status: int
+) -> None:
+    """One tenant's app cannot make the shared proxy buffer an unbounded response head."""
+    responses, _ = await exchange(proxy.port, get(HOST, path), timeout=10)
+    assert responses[0].status == status, what
+    if status == 200:
+        assert responses[0].body == b"ok"
+        assert responses[0].header("x-f39") == "v" * 1000
+    # The proxy is fine afterwards.
+    again, _ = await exchange(proxy.port, get(HOST, "/name"))
+    assert again[0].status == 200 and again[0].body == b"T"

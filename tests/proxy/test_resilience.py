@@ -14,6 +14,7 @@ from pathlib import Path
 import asyncpg
 import httpx
 import pytest
+from meshploy_proxy.launch import proxy_command, readiness, wait_ready
 
 from meshploy_core.db import migrate
 from meshploy_core.db.engine import create_engine
@@ -255,3 +256,32 @@ async def test_workers_share_the_port_and_a_crashed_worker_is_replaced(
     finally:
         await asyncio.to_thread(own.stop)
         server.close()
+
+
+def _nofile(pid: int) -> tuple[int, int]:
+    for line in Path(f"/proc/{pid}/limits").read_text().splitlines():
+        if line.startswith("Max open files"):
+            soft, hard = line.split()[3:5]
+            return int(soft), int(hard)
+    raise AssertionError("no open-files limit")
+
+
+async def test_open_files_limit_is_raised_to_the_hard_limit(proxy_db: str, tmp_path: Path) -> None:
+    """Started with a soft limit of 256 (systemd gives 1024), workers get the hard limit."""
+    port, admin_port = free_port(), free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MESHPLOY_PROXY_")}
+    env["DATABASE_URL"] = proxy_db
+    argv = proxy_command(workers=2, port=port, admin_port=admin_port)
+    err = (tmp_path / "proxy.err").open("wb")
+    proc = subprocess.Popen(["prlimit", "--nofile=256:8192", *argv], env=env, stderr=err)
+    try:
+        wait_ready(proc, admin_port, timeout=30)
+        workers = [w["pid"] for w in readiness(admin_port)["workers"]]
+        assert len(workers) == 2
+        assert _nofile(proc.pid) == (8192, 8192)
+        for pid in workers:
+            assert _nofile(pid) == (8192, 8192)
+    finally:
+        proc.terminate()
+        proc.wait(30)
+        err.close()

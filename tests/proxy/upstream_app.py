@@ -11,6 +11,8 @@ Endpoints (any method unless noted):
   /blob?n=N          -> N pseudo-random bytes (:func:`blob`) with a Content-Length;
                         ``&cut=K`` sends only the first K and then closes the connection;
                         ``&extra=K`` sends K junk bytes after the body (a broken server)
+  /head?n=N&size=S   -> a response with N extra header fields of S bytes each
+  /endless-head      -> a status line, then one header line that never ends (1 MiB)
   /sse               -> text/event-stream; each event is sent after /sse-next is hit
   /sse-next          -> releases the next SSE event
   /hang              -> never answers
@@ -144,6 +146,16 @@ class _Conn(asyncio.Protocol):
             self.transport.write(b"!" * int(query.get("extra", "0")))
             if cut < n:
                 self.transport.close()  # after the buffered bytes: a short body, then FIN
+        elif path == "/head":
+            n, size = int(query.get("n", "1")), int(query.get("size", "10"))
+            fields = b"".join(b"X-F%d: %b\r\n" % (i, b"v" * size) for i in range(n))
+            self.transport.write(b"HTTP/1.1 200 OK\r\n%bContent-Length: 2\r\n\r\nok" % fields)
+        elif path == "/endless-head":
+            self.transport.write(b"HTTP/1.1 200 OK\r\nX-Endless: ")
+            piece = b"y" * 65536
+            for _ in range(16):
+                self.transport.write(piece)
+                await asyncio.sleep(0)  # let the proxy read (and give up) as it goes
         elif path == "/sse":
             self.transport.write(
                 b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
