@@ -18,7 +18,14 @@ from meshploy_core.api.problems import install_error_handlers
 from meshploy_core.auth.policy import public
 
 #: Endpoints the core itself serves without credentials (probes, the API document and docs).
-CORE_PUBLIC_ENDPOINTS = ("health.healthz", "health.readyz", "openapi", "swagger_ui", "static")
+CORE_PUBLIC_ENDPOINTS = (
+    "health.healthz",
+    "health.readyz",
+    "openapi",
+    "swagger_ui",
+    "docs_asset",
+    "static",
+)
 
 
 def declare_public(app: Quart, endpoint: str) -> None:

@@ -10,10 +10,12 @@ and ``format: uuid`` on UUID path parameters.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Any, TypeVar
 
-from quart import Quart
-from quart_schema import Info, QuartSchema
+import swagger_ui_bundle
+from quart import Quart, Response, abort, send_file
+from quart_schema import Info, QuartSchema, hide
 from quart_schema.openapi import OpenAPIProvider
 from werkzeug.routing import Rule
 from werkzeug.routing.converters import BaseConverter, UUIDConverter
@@ -27,6 +29,9 @@ F = TypeVar("F", bound=Callable[..., Any])
 API_PREFIX = "/api/v1"
 OPENAPI_PATH = f"{API_PREFIX}/openapi.json"
 DOCS_PATH = f"{API_PREFIX}/docs"
+DOCS_ASSETS_PATH = f"{DOCS_PATH}/assets"
+#: The only files of the Swagger UI distribution the docs page needs.
+DOCS_ASSETS = {"swagger-ui-bundle.js": "text/javascript", "swagger-ui.css": "text/css"}
 NO_CONTENT_ATTR = "__meshploy_no_content__"
 EXTRA_RESPONSES_ATTR = "__meshploy_problem_statuses__"
 DESTRUCTIVE_ATTR = "__meshploy_destructive__"
@@ -132,8 +137,28 @@ class MeshployOpenAPIProvider(OpenAPIProvider):
         return paths, components
 
 
+async def docs_asset(name: str) -> Response:
+    """A Swagger UI file from the installed ``swagger-ui-bundle`` package (no CDN)."""
+    mimetype = DOCS_ASSETS.get(name)
+    if mimetype is None:
+        abort(404)
+    path = Path(swagger_ui_bundle.swagger_ui_path) / name
+    response = await send_file(path, mimetype=mimetype)
+    response.cache_control.public = True
+    response.cache_control.max_age = 86400
+    return response
+
+
 def install_openapi(app: Quart) -> QuartSchema:
-    """Attach quart-schema with our provider, document path and docs page."""
+    """Attach quart-schema with our provider, document path and docs page.
+
+    The docs page loads Swagger UI from this server (``/api/v1/docs/assets/``), never from a
+    CDN: it shares the API's origin and session cookie, so a third-party script there could
+    act as the signed-in user; and a self-hosted gateway may have no internet access at all.
+    """
+    app.config["QUART_SCHEMA_SWAGGER_JS_URL"] = f"{DOCS_ASSETS_PATH}/swagger-ui-bundle.js"
+    app.config["QUART_SCHEMA_SWAGGER_CSS_URL"] = f"{DOCS_ASSETS_PATH}/swagger-ui.css"
+    app.add_url_rule(f"{DOCS_ASSETS_PATH}/<name>", "docs_asset", hide(docs_asset), methods=["GET"])
     return QuartSchema(
         app,
         openapi_path=OPENAPI_PATH,

@@ -15,7 +15,7 @@ from meshploy_core.settings import Settings
 from tests.api.matrix_ops import OPERATIONS, PUBLIC
 from tests.fixtures.api import ApiClient, LogCapture, SecretTracker, World
 
-API_DOC_ENDPOINTS = {"/api/v1/openapi.json", "/api/v1/docs"}
+API_DOC_ENDPOINTS = {"/api/v1/openapi.json", "/api/v1/docs", "/api/v1/docs/assets/<name>"}
 
 
 def _api_routes(app: Quart) -> set[str]:
@@ -127,6 +127,15 @@ async def test_openapi_document_is_served_and_complete(client: ApiClient, app: Q
     docs = await client.get("/api/v1/docs")
     assert docs.status == 200 and "swagger" in docs.text.lower()
     assert "/api/v1/openapi.json" in docs.text
+    # Swagger UI comes from this server, never a CDN (same origin as the session cookie).
+    assert "http://" not in docs.text and "https://" not in docs.text
+    for asset, kind in (("swagger-ui-bundle.js", "javascript"), ("swagger-ui.css", "text/css")):
+        assert f"/api/v1/docs/assets/{asset}" in docs.text
+        served = await client.get(f"/api/v1/docs/assets/{asset}")
+        assert served.status == 200 and kind in served.headers["content-type"]
+        assert len(served.body) > 10_000
+    assert (await client.get("/api/v1/docs/assets/..%2F..%2F__init__.py")).status == 404
+    assert (await client.get("/api/v1/docs/assets/index.html")).status == 404
 
 
 async def test_no_route_leaks_without_credentials(client: ApiClient, world: World) -> None:
