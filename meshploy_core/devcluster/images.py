@@ -27,6 +27,7 @@ from typing import Literal
 import httpx
 
 from meshploy_core.devcluster.binaries import DevClusterError
+from meshploy_core.devcluster.registry import Login
 
 MANIFEST_TYPE = "application/vnd.oci.image.manifest.v1+json"
 CONFIG_TYPE = "application/vnd.oci.image.config.v1+json"
@@ -266,14 +267,18 @@ def pause_image() -> OciImage:
 # ----- pushing ---------------------------------------------------------------------------
 
 
-def push(image: OciImage, registry: str, repository: str, tag: str) -> str:
+def push(
+    image: OciImage, registry: str, repository: str, tag: str, login: Login | None = None
+) -> str:
     """Push ``image`` to ``registry`` (``host:port``, plain HTTP) as ``repository:tag``.
 
     Uses the distribution API directly: a HEAD per blob, monolithic uploads for missing
-    ones, then the manifest. Returns the full reference ``host:port/repository:tag``.
+    ones, then the manifest; every request carries ``login`` as basic auth when given.
+    Returns the full reference ``host:port/repository:tag``.
     """
     base = f"http://{registry}/v2/{repository}"
-    with httpx.Client(timeout=30.0) as http:
+    auth = (login.username, login.password) if login is not None else None
+    with httpx.Client(timeout=30.0, auth=auth) as http:
         for blob in (image.config, *image.layers):
             if http.head(f"{base}/blobs/{blob.digest}").status_code == 200:
                 continue

@@ -1,6 +1,6 @@
 """Configuration files of one real node: pure functions of a :class:`NodeLayout`.
 
-containerd (own root, state and socket; CRI with CNI and the registry trusted over plain
+containerd (own root, state and socket; CRI with CNI and the registries trusted over plain
 HTTP), the CNI bridge network, the kubelet and kube-proxy (iptables mode). Kept apart from
 the process handling in realnode.py so the settings are easy to review.
 """
@@ -29,6 +29,8 @@ class NodeLayout:
     cgroup: str
     netns: str
     registry: str
+    #: The gateway's second registry, which requires a login (pulled with a pull secret).
+    auth_registry: str
     pause_image: str
     ca_cert: Path
     runc: Path
@@ -128,12 +130,19 @@ disabled_plugins = {json.dumps(disabled)}
 def registry_hosts(lo: NodeLayout) -> dict[str, str]:
     """``certs.d/<host>/hosts.toml`` files: the gateway registry over plain HTTP, and the
     same registry as the *only* source for docker.io names (a mirror with no fallback, so
-    ``nginx:1.27`` resolves locally once pushed there and never reaches the internet)."""
-    local = f"http://{lo.registry}"
-    entry = f'[host."{local}"]\n  capabilities = ["pull", "resolve"]\n  skip_verify = true\n'
+    ``nginx:1.27`` resolves locally once pushed there and never reaches the internet); the
+    auth registry over plain HTTP too (its login comes from the pod's pull secret, which
+    the kubelet hands to containerd with the pull request)."""
+
+    def hosts(server: str) -> str:
+        url = f"http://{server}"
+        entry = f'[host."{url}"]\n  capabilities = ["pull", "resolve"]\n  skip_verify = true\n'
+        return f'server = "{url}"\n\n{entry}'
+
     return {
-        lo.registry: f'server = "{local}"\n\n{entry}',
-        "docker.io": f'server = "{local}"\n\n{entry}',
+        lo.registry: hosts(lo.registry),
+        "docker.io": hosts(lo.registry),
+        lo.auth_registry: hosts(lo.auth_registry),
     }
 
 

@@ -2,9 +2,10 @@
 
 One :class:`RealNetwork` per cluster with real nodes. It takes the first free slot ``k``
 (bridge ``mpbr<k>``, subnet ``100.65.<k>.0/24`` inside the mesh range 100.64.0.0/10), gives
-the host (the gateway) ``100.65.<k>.1`` and each node ``100.65.<k>.<10+i>``, and runs two
-gateway services on that address: a TCP forwarder to the loopback-only API server and the
-image registry (Debian's ``docker-registry``, port 5000 when free).
+the host (the gateway) ``100.65.<k>.1`` and each node ``100.65.<k>.<10+i>``, and runs
+gateway services on that address: a TCP forwarder to the loopback-only API server, the
+image registry (Debian's ``docker-registry``, port 5000 when free) and a second registry
+that requires a login (a private registry, for image pull secrets).
 
 Everything it creates is recorded in ``/run/meshploy/realnet-<k>.json`` with the owner's
 pid and start time. When an owner died without cleaning up (kill -9: its processes die with
@@ -15,9 +16,11 @@ tears the leftovers down.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import os
+import secrets
 import shutil
 import socket
 import sys
@@ -36,6 +39,7 @@ from meshploy_core.devcluster.processes import (
     stop_process,
 )
 from meshploy_core.devcluster.registry import (
+    Login,
     registry_binary,
     registry_ready,
     write_registry_config,
@@ -54,6 +58,7 @@ HOST_DIRS = (
 )
 MAX_SLOTS = 250
 REGISTRY_PORT = 5000
+AUTH_REGISTRY_USER = "meshploy"
 PAUSE_REPOSITORY = "meshploy/pause"
 PAUSE_TAG = "1"
 # Global kernel parameters the kubelet rewrites at start (vm.overcommit_memory=1,
@@ -144,15 +149,21 @@ def _remove_runtime_leftovers(network: str, directory: Path, socket_dir: str) ->
 
 @dataclass
 class RealNetwork:
-    """The bridge, the gateway's API forwarder and registry; see the module docstring."""
+    """The bridge, the gateway's API forwarder and registries; see the module docstring."""
 
     workdir: Path
     api_port: int
     slot: int = -1
     forwarder: ManagedProcess | None = None
     registry: ManagedProcess | None = None
+    auth_registry: ManagedProcess | None = None
     api_forward_port: int = 0
     registry_port: int = 0
+    auth_registry_port: int = 0
+    #: The login the auth registry accepts (a fresh password per network).
+    auth_registry_login: Login = field(
+        default_factory=lambda: Login(AUTH_REGISTRY_USER, secrets.token_urlsafe(18))
+    )
     nodes: list[NodeRecord] = field(default_factory=list)
     sysctls: dict[str, str] = field(default_factory=dict)
     created_dirs: list[str] = field(default_factory=list)
@@ -184,6 +195,11 @@ class RealNetwork:
         return f"{self.gateway}:{self.registry_port}"
 
     @property
+    def auth_registry_address(self) -> str:
+        """``host:port`` of the registry that requires :attr:`auth_registry_login`."""
+        return f"{self.gateway}:{self.auth_registry_port}"
+
+    @property
     def api_server(self) -> str:
         """The API server's URL as real nodes reach it."""
         return f"https://{self.gateway}:{self.api_forward_port}"
@@ -201,7 +217,7 @@ class RealNetwork:
     # ----- lifecycle ---------------------------------------------------------------------
 
     def start(self, timeout: float = 60.0) -> RealNetwork:
-        """Reap stale networks, take a slot, start the forwarder and registry, push pause."""
+        """Reap stale networks, take a slot, start the forwarder and registries, push pause."""
         reap_stale()
         self.sysctls = _original_sysctls()
         self.created_dirs = [str(d) for d in HOST_DIRS if not d.exists()]
@@ -224,13 +240,25 @@ class RealNetwork:
             self.registry_port = REGISTRY_PORT if free else _free_port(self.gateway)
             config = write_registry_config(self.workdir / "registry", self.registry_address)
             self.registry = self._spawn("registry", [str(registry_binary()), "serve", str(config)])
-            registry = self.registry
-            poll_until(
-                lambda: registry_ready(self.registry_address),
-                timeout,
-                f"the registry on {self.registry_address}",
-                check=registry.check_running,
+            while self.auth_registry_port in (0, self.registry_port):  # not yet bound
+                self.auth_registry_port = _free_port(self.gateway)
+            login = self.auth_registry_login
+            config = write_registry_config(
+                self.workdir / "auth-registry", self.auth_registry_address, login
             )
+            self.auth_registry = self._spawn(
+                "auth-registry", [str(registry_binary()), "serve", str(config)]
+            )
+            for proc, address, required in (
+                (self.registry, self.registry_address, None),
+                (self.auth_registry, self.auth_registry_address, login),
+            ):
+                poll_until(
+                    functools.partial(registry_ready, address, required),
+                    timeout,
+                    f"the registry on {address}",
+                    check=proc.check_running,
+                )
             images.push(images.pause_image(), self.registry_address, PAUSE_REPOSITORY, PAUSE_TAG)
         except BaseException:
             self.stop()
@@ -280,10 +308,10 @@ class RealNetwork:
                 self.remove_node(record)
             except DevClusterError as exc:
                 errors.append(str(exc))
-        for proc in (self.registry, self.forwarder):
+        for proc in (self.auth_registry, self.registry, self.forwarder):
             if proc is not None:
                 stop_process(proc, grace=5.0)
-        self.registry = self.forwarder = None
+        self.auth_registry = self.registry = self.forwarder = None
         if errors:
             # Keep the bridge and the state file: once this process is gone, the next test
             # bed's reap_stale() retries what could not be torn down now.

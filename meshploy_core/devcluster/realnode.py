@@ -41,6 +41,7 @@ from meshploy_core.devcluster.realnet import (
     cgroup_procs_files,
     enter,
 )
+from meshploy_core.devcluster.registry import Login
 
 if TYPE_CHECKING:
     from meshploy_core.devcluster.cluster import DevCluster
@@ -192,6 +193,16 @@ class RealNodes:
         return self.network.registry_address
 
     @property
+    def auth_registry(self) -> str:
+        """``host:port`` of the gateway registry that requires :attr:`auth_registry_login`."""
+        return self.network.auth_registry_address
+
+    @property
+    def auth_registry_login(self) -> Login:
+        """The user and password the auth registry accepts."""
+        return self.network.auth_registry_login
+
+    @property
     def nodes(self) -> Sequence[RealNode]:
         """The running real nodes."""
         return tuple(self._nodes.values())
@@ -199,6 +210,11 @@ class RealNodes:
     def push(self, image: images.OciImage, repository: str, tag: str) -> str:
         """Push ``image`` to the gateway registry; return the reference pods should use."""
         return images.push(image, self.registry, repository, tag)
+
+    def push_private(self, image: images.OciImage, repository: str, tag: str) -> str:
+        """Push ``image`` to the auth registry (with its login); return the reference.
+        Pods pull it only with a pull secret holding :attr:`auth_registry_login`."""
+        return images.push(image, self.auth_registry, repository, tag, self.auth_registry_login)
 
     def ensure_network(self) -> RealNetwork:
         """Start the bridge, API forwarder and registry if not yet running."""
@@ -236,6 +252,7 @@ class RealNodes:
             cgroup=f"{network.cgroup}/{name}",
             netns=f"mp{network.slot}-{name}"[:48],
             registry=network.registry_address,
+            auth_registry=network.auth_registry_address,
             pause_image=network.pause_image,
             ca_cert=self._cluster.workdir / "pki" / "ca.crt",
             runc=Path(shutil.which("runc", path=_PATH) or "runc"),
@@ -410,5 +427,10 @@ def start_dev_real_node(cluster: DevCluster, say: Callable[[str], None]) -> Real
     sample = real.push(images.test_app_image("v1"), "meshploy/testapp", "v1")
     say(f"real node real-1 at {node.address} (its mesh address; NodePorts answer there)")
     say(f"image registry at {real.registry} (plain HTTP; docker.io names resolve there too)")
+    login = real.auth_registry_login
+    say(
+        f"private registry at {real.auth_registry} (plain HTTP, "
+        f"login {login.username} / {login.password})"
+    )
     say(f"sample image {sample}: port 8080, its page shows $GREETING")
     return node
