@@ -68,11 +68,20 @@ PERMISSIONS: Mapping[str, Permission] = dict(
         _p("service:delete", ORG, True, "delete services and their running workloads"),
         _p("deployment:read", ORG, False, "read deployments and their logs"),
         _p("deployment:write", ORG, True, "deploy, roll back and cancel deployments"),
+        _p("registry:read", ORG, False, "see which private registries have credentials"),
+        _p("registry:write", ORG, True, "add, change and delete registry credentials"),
     ]
 )
 
 _VIEWER = frozenset(
-    {"org:read", "member:read", "project:read", "service:read", "deployment:read"}
+    {
+        "org:read",
+        "member:read",
+        "project:read",
+        "service:read",
+        "deployment:read",
+        "registry:read",
+    }
 )
 _DEVELOPER = _VIEWER | {"project:write", "service:write", "deployment:write"}
 _ADMIN = _DEVELOPER | {
@@ -85,6 +94,7 @@ _ADMIN = _DEVELOPER | {
     "agent_token:read",
     "agent_token:write",
     "audit:read",
+    "registry:write",
 }
 _OWNER = _ADMIN | {"org:delete", "org:transfer"}
 

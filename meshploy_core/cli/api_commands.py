@@ -48,6 +48,21 @@ class _Null:
 NULL = _Null()
 
 
+
+def _secret_input(name: str) -> str:
+    """A secret field's value: prompted for (hidden) on a terminal, else one stdin line.
+
+    Reading a pipe directly (``echo "$PW" | meshploy ...``) keeps scripts quiet: no prompt,
+    no "cannot control echo" warning, and the value never appears in the process list.
+    """
+    label = name.replace("_", " ").capitalize()
+    if sys.stdin.isatty():
+        return str(click.prompt(label, hide_input=True, err=True))
+    line = sys.stdin.readline().rstrip("\r\n")
+    if not line:
+        raise click.UsageError(f"--{name.replace('_', '-')} is required: give it, or pipe it in")
+    return line
+
 def covers(*operation_ids: str) -> Callable[[click.Command], click.Command]:
     """Mark a hand-written command as the CLI face of ``operation_ids``."""
 
@@ -304,8 +319,7 @@ def build_command(op: Operation) -> click.Command:
                     body[name] = _value(raw, op.body_fields[name])
                 for name in op.required_body_fields:
                     if name not in body and name in SECRET_FIELDS:
-                        label = name.replace("_", " ").capitalize()
-                        body[name] = click.prompt(label, hide_input=True, err=True)
+                        body[name] = _secret_input(name)
                 missing = [n for n in op.required_body_fields if n not in body]
                 if missing:
                     flags = ", ".join("--" + n.replace("_", "-") for n in missing)

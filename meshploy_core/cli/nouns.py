@@ -23,6 +23,7 @@ NOUN_HELP = {
     "service": "Services: what runs, how, with which environment; deploy them.",
     "deployment": "Deployments: status, logs (--follow), rollback, cancel.",
     "audit": "The organization's audit log.",
+    "registry-credential": "Logins for private container registries (images are pulled with them).",
 }
 
 #: noun -> hand-written commands ("module:attribute"); they replace the generic commands of

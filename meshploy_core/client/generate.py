@@ -45,6 +45,7 @@ NOUNS: Mapping[str, str] = {
     "services": "service",
     "deployments": "deployment",
     "audit-events": "audit",
+    "registry-credentials": "registry-credential",
 }
 
 

@@ -87,6 +87,16 @@ class ProjectOut(TypedDict):
     created_at: str
 
 
+class RegistryCredentialOut(TypedDict):
+    """A stored credential: never its password."""
+
+    id: str
+    server: str
+    username: str
+    created_at: str
+    updated_at: str
+
+
 class EnvVarOut(TypedDict):
     """A variable's name; its value is always masked."""
 
@@ -302,6 +312,13 @@ class PageProjectOut(TypedDict):
     """The PageProjectOut object."""
 
     items: list[ProjectOut]
+    next_cursor: str | None
+
+
+class PageRegistryCredentialOut(TypedDict):
+    """The PageRegistryCredentialOut object."""
+
+    items: list[RegistryCredentialOut]
     next_cursor: str | None
 
 

@@ -13,7 +13,7 @@ import json
 import logging
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -34,6 +34,7 @@ from meshploy_core.kube.spec import (
     WorkloadSpec,
     namespace_for,
 )
+from meshploy_core.services import registries
 
 log = logging.getLogger(__name__)
 
@@ -153,15 +154,28 @@ class Reconciler:
 
     async def _apply(self, target: _Target) -> bool:
         spec, dep = target.spec, target.deployment
+        # Registry credentials are looked up now, not snapshotted: a rotated password also
+        # serves rollbacks, and a deleted one stops being used.
+        async with self.sessions() as session:
+            creds = await registries.credentials_for(session, target.org.id, spec.image)
+        pull: list[manifests.Manifest] = []
+        if creds is not None:
+            pull = [manifests.pull_secret(spec, creds.server, creds.username, creds.password)]
+            spec = replace(spec, image_pull_secret=manifests.pull_secret_name(spec.service))
         objects = [
             *manifests.project_manifests(
                 target.org.slug, target.project.slug, spec.namespace, str(target.project.id)
             ),
+            *pull,
             *manifests.service_manifests(spec, str(dep.id), target.env),
         ]
         try:
             for manifest in objects:
                 await self.kube.apply(manifest)
+            if creds is None:  # credentials deleted since the last deploy: drop the copy
+                await self.kube.delete(
+                    "v1", "Secret", manifests.pull_secret_name(spec.service), spec.namespace
+                )
         except KubeError as exc:
             async with self.sessions() as session:
                 await self._finish(session, dep.id, "failed", f"Kubernetes rejected it: {exc}")

@@ -6,6 +6,7 @@ Applying them is a separate step (:mod:`meshploy_core.kube.adapter`).
 from __future__ import annotations
 
 import base64
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -147,6 +148,38 @@ def env_secret(spec: WorkloadSpec, env: dict[str, str]) -> Manifest:
             "labels": _labels(spec.org_slug, spec.project_slug, spec.service),
         },
         "data": {k: base64.b64encode(v.encode()).decode() for k, v in sorted(env.items())},
+    }
+
+
+def pull_secret_name(service: str) -> str:
+    """Name of the image pull Secret of ``service`` (updated in place: no pod restarts)."""
+    return f"{service}-registry"
+
+
+def _docker_config_keys(server: str) -> list[str]:
+    # Docker Hub's credentials are keyed by its historical index URL in docker config files.
+    return ["https://index.docker.io/v1/", "docker.io"] if server == "docker.io" else [server]
+
+
+def pull_secret(spec: WorkloadSpec, server: str, username: str, password: str) -> Manifest:
+    """A ``kubernetes.io/dockerconfigjson`` Secret the kubelet pulls ``spec.image`` with."""
+    auth = base64.b64encode(f"{username}:{password}".encode()).decode()
+    entry = {"username": username, "password": password, "auth": auth}
+    config = {"auths": {key: entry for key in _docker_config_keys(server)}}
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "type": "kubernetes.io/dockerconfigjson",
+        "metadata": {
+            "name": pull_secret_name(spec.service),
+            "namespace": spec.namespace,
+            "labels": _labels(spec.org_slug, spec.project_slug, spec.service),
+        },
+        "data": {
+            ".dockerconfigjson": base64.b64encode(
+                json.dumps(config, sort_keys=True).encode()
+            ).decode()
+        },
     }
 
 

@@ -164,6 +164,22 @@ async def fresh_deployment(client: ApiClient, world: World, principal: str) -> d
     return {**ids, "deployment_id": reply.ok(202)["id"]}
 
 
+async def fresh_registry_credential(client: ApiClient, world: World, _p: str) -> dict[str, Any]:
+    """Credentials for a new registry host in organization A (the password is a secret)."""
+    password = unique("registry-password-")
+    client.tracker.add(password, "registry password")
+    reply = await client.post(
+        f"orgs/{world.org}/registry-credentials",
+        token=world.owner.token,
+        json={"server": f"{unique('reg')}.example.com", "username": "bot", "password": password},
+    )
+    return {"credential_id": reply.ok(201)["id"]}
+
+
+def _new_registry(_w: World, _p: str) -> dict[str, Any]:
+    return {"server": f"{unique('r')}.example.com:5000", "username": "ci", "password": "pw-x1"}
+
+
 def _service_spec(_w: World, _p: str) -> dict[str, Any]:
     return {"image": "nginx:1.28", "port": 8080, "replicas": 2}
 
@@ -372,6 +388,35 @@ OPERATIONS: tuple[Op, ...] = (
         prepare=fresh_agent_token,
     ),
     Op("GET", f"{IN_ORG}/audit-events", ORG, ADMINS),
+    # Registry credentials
+    Op("GET", f"{IN_ORG}/registry-credentials", ORG),
+    Op(
+        "POST",
+        f"{IN_ORG}/registry-credentials",
+        ORG,
+        ADMINS,
+        writes=True,
+        status=201,
+        body=_new_registry,
+    ),
+    Op(
+        "PATCH",
+        f"{IN_ORG}/registry-credentials/<uuid:credential_id>",
+        ORG,
+        ADMINS,
+        writes=True,
+        body=lambda _w, _p: {"password": "rotated-pw"},
+        prepare=fresh_registry_credential,
+    ),
+    Op(
+        "DELETE",
+        f"{IN_ORG}/registry-credentials/<uuid:credential_id>",
+        ORG,
+        ADMINS,
+        writes=True,
+        status=204,
+        prepare=fresh_registry_credential,
+    ),
     # Services and deployments
     Op("GET", SERVICES, ORG, params={"project_id": "project"}),
     Op(

@@ -62,6 +62,24 @@ async def test_every_kind_of_secret_stays_out_of_answers_logs_and_database(
     cookie_secret = login.headers["Set-Cookie"].split(";")[0].split("=", 1)[1]
     client.tracker.add(cookie_secret, "session cookie")
     client.tracker.add(login.ok()["csrf_token"], "csrf token")
+    registry_pw, rotated_pw = "registry-pw-5f1e9c", "registry-pw-rotated-77d2"
+    client.tracker.add(registry_pw, "registry password")
+    client.tracker.add(rotated_pw, "rotated registry password")
+    cred = await client.post(
+        f"orgs/{world.org}/registry-credentials",
+        token=owner.token,
+        json={"server": "ghcr.io", "username": "bot", "password": registry_pw},
+    )
+    await client.patch(
+        f"orgs/{world.org}/registry-credentials/{cred.ok(201)['id']}",
+        token=owner.token,
+        json={"password": rotated_pw},
+    )
+    await client.post(  # refused: the error must not echo the password either
+        f"orgs/{world.org}/registry-credentials",
+        token=owner.token,
+        json={"server": "bad_host!", "username": "bot", "password": registry_pw},
+    )
 
     # Read everything there is to read, with every kind of credential, and fail on purpose.
     for credential in (owner.token, personal["secret"], agent["secret"], world.read_token):
@@ -75,6 +93,7 @@ async def test_every_kind_of_secret_stays_out_of_answers_logs_and_database(
             f"orgs/{world.org}/agent-tokens",
             f"orgs/{world.org}/audit-events",
             f"orgs/{world.org}/projects",
+            f"orgs/{world.org}/registry-credentials",
         ):
             await client.get(path, token=credential)
     await client.post("auth/login", json={"email": owner.email, "password": PASSWORD})

@@ -64,3 +64,41 @@ async def test_unreachable_api_is_one_line(cli: Cli, owner: Owner) -> None:
     env = {"MESHPLOY_API_URL": f"http://127.0.0.1:{free_port()}", "MESHPLOY_TOKEN": owner.token}
     failed = (await cli.arun("project", "list", "--org", owner.org_id, env=env)).error()
     assert "cannot reach the Meshploy API at http://127.0.0.1:" in failed
+
+
+async def test_registry_credentials_from_the_cli_never_show_the_password(
+    cli: Cli, owner: Owner, secrets_tracker: SecretTracker
+) -> None:
+    env = {"MESHPLOY_API_URL": cli.api_url, "MESHPLOY_TOKEN": owner.token}
+    password = "ghp_registry-secret-9c1d"
+    secrets_tracker.add(password, "registry password")
+    created = await cli.arun(
+        "registry-credential",
+        "create",
+        "--server",
+        "https://ghcr.io",
+        "--username",
+        "deploy-bot",
+        "--org",
+        owner.org_id,
+        "--json",
+        stdin=password + "\n",  # prompted for, hidden, not an argument in `ps`
+        env=env,
+    )
+    body = created.json()
+    assert body["server"] == "ghcr.io" and "password" not in body
+    listed = (await cli.arun("registry-credential", "list", "--org", owner.org_id, env=env)).ok()
+    assert "ghcr.io" in listed and "deploy-bot" in listed
+    clash = await cli.arun(
+        "registry-credential",
+        "create",
+        "--server",
+        "ghcr.io",
+        "--username",
+        "x",
+        "--org",
+        owner.org_id,
+        stdin=password + "\n",
+        env=env,
+    )
+    assert "already has credentials for ghcr.io" in clash.error()

@@ -33,6 +33,9 @@ DESTRUCTIVE = {
     "change_password",
     "totp_disable",
     "totp_recovery_codes",
+    "create_registry_credential",
+    "update_registry_credential",
+    "delete_registry_credential",
 }
 
 

@@ -18,6 +18,7 @@ def blueprints() -> list[Blueprint]:
         members,
         orgs,
         projects,
+        registries,
         services,
         tokens,
     )
@@ -28,6 +29,7 @@ def blueprints() -> list[Blueprint]:
         members.bp,
         tokens.bp,
         projects.bp,
+        registries.bp,
         services.bp,
         deployments.bp,
         audit.bp,

@@ -5,7 +5,13 @@ from meshploy_core.db.models.accounts import ApiToken, Membership, Organization,
 from meshploy_core.db.models.audit import AuditEvent, MetricSample
 from meshploy_core.db.models.auth import Invitation, RateLimitBucket, RecoveryCode
 from meshploy_core.db.models.networking import Domain, Node, Route
-from meshploy_core.db.models.workloads import Deployment, DeploymentEvent, Project, Service
+from meshploy_core.db.models.workloads import (
+    Deployment,
+    DeploymentEvent,
+    Project,
+    RegistryCredential,
+    Service,
+)
 
 __all__ = [
     "ApiToken",
@@ -22,6 +28,7 @@ __all__ = [
     "Project",
     "RateLimitBucket",
     "RecoveryCode",
+    "RegistryCredential",
     "Role",
     "Route",
     "Service",
