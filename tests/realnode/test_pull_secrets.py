@@ -4,7 +4,9 @@ The test bed's second registry (``real_bed.auth_registry``, distribution with ht
 auth, plain HTTP) answers 401 with ``WWW-Authenticate: Basic`` until a valid login comes
 along. containerd on the real node is told about it in ``certs.d`` like the open registry,
 and gets the login only from the pod's ``kubernetes.io/dockerconfigjson`` Secret, which the
-kubelet passes with the CRI pull request.
+kubelet passes with the CRI pull request. Through Meshploy: a deploy without stored
+credentials fails with the pull reason; once the organization stores the registry's login,
+the reconciler puts it in the namespace's pull Secret and the next deploy runs and serves.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import json
 import time
 import uuid
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -24,7 +27,11 @@ from meshploy_core.kube import manifests
 from meshploy_core.kube.adapter import KubeAdapter
 from meshploy_core.kube.rollout import Phase, RolloutVerdict, evaluate
 from meshploy_core.kube.spec import HealthCheck, WorkloadSpec
+from meshploy_core.services import registries
+from meshploy_core.services.audit import SYSTEM
+from tests.deploys.conftest import DOMAIN, DeployBed, poll
 from tests.fixtures.kube import wait_for
+from tests.fixtures.proxy import start_proxy
 from tests.fixtures.realnode import REAL_NODE, RealBed, timing
 
 HEALTH = HealthCheck(path="/healthz", period_seconds=1, timeout_seconds=1)
@@ -130,3 +137,64 @@ async def test_node_pulls_a_private_image_only_with_a_pull_secret(
     assert pod["spec"]["imagePullSecrets"] == [{"name": "regcred"}]
     (container,) = _containers(pod)
     assert container["imageID"].startswith(f"{image.rsplit(':', 1)[0]}@sha256:")
+
+
+async def test_deploy_pulls_with_the_organizations_stored_credentials(
+    real_bed: RealBed, bed: DeployBed, worker: object, tmp_path: Path
+) -> None:
+    image, built = _private_image(real_bed)
+    version = image.split("/")[2].split(":")[0]  # host:port/private/<version>:v1
+    login = real_bed.auth_registry_login
+    sid = await bed.create_service("private", image=image, port=8080, health_check=HEALTH)
+
+    # (a) Nothing stored for the registry: the real kubelet's pull is refused.
+    failed = await bed.wait_status(await bed.deploy(sid), "healthy", "failed", timeout=120)
+    assert failed.status == "failed"
+    assert failed.reason is not None, failed
+    assert f"image pull failed for {image}" in failed.reason, failed.reason
+    assert "401 Unauthorized" in failed.reason, failed.reason
+
+    # (b) The organization stores the login; the next deploy pulls with it and serves.
+    async with bed.sessions() as s:
+        await registries.create_credential(
+            s,
+            SYSTEM,
+            bed.org.id,
+            server=real_bed.auth_registry,
+            username=login.username,
+            password=login.password,
+        )
+        await s.commit()
+    proxy = start_proxy(bed.settings.require_database_url(), tmp_path)
+    try:
+        started = time.monotonic()
+        healthy = await bed.wait_status(await bed.deploy(sid), "healthy", "failed", timeout=120)
+        assert healthy.status == "healthy", healthy.reason
+        timing("private image, deploy request to healthy", time.monotonic() - started)
+        host = f"private-web.{DOMAIN}"
+
+        async def page() -> str | None:
+            try:
+                async with httpx.AsyncClient(timeout=5.0) as client:
+                    url = f"http://127.0.0.1:{proxy.port}/"
+                    r = await client.get(url, headers={"host": host})
+            except httpx.HTTPError:
+                return None
+            return r.text if r.status_code == 200 and f"version={version}" in r.text else None
+
+        await poll(page, 60, f"the proxy to answer for {host} with version={version}")
+        timing("private image, deploy request to first 200 via proxy", time.monotonic() - started)
+    finally:
+        proxy.stop()
+
+    pods = await bed.kube.list("v1", "Pod", bed.namespace)
+    (pod,) = [p for p in pods if all(c["ready"] for c in _containers(p))]
+    assert pod["spec"]["nodeName"] == REAL_NODE
+    (secret_ref,) = pod["spec"]["imagePullSecrets"]
+    (container,) = _containers(pod)
+    assert container["imageID"] == f"{image.rsplit(':', 1)[0]}@{built.digest}"
+    secret = await bed.kube.get("v1", "Secret", secret_ref["name"], bed.namespace)
+    assert secret is not None and secret["type"] == "kubernetes.io/dockerconfigjson"
+    # The password reached the cluster only in that Secret, never a deployment's log.
+    for dep in (failed, healthy):
+        assert not any(login.password in line for line in await bed.log(dep.id))
