@@ -220,6 +220,10 @@ def deployment(spec: WorkloadSpec, deployment_id: str, env: dict[str, str]) -> M
     container: Manifest = {
         "name": spec.service,
         "image": spec.image,
+        # Always ask the registry (layers stay cached): with the default IfNotPresent, a pod
+        # of another organization on a shared node could run a private image it has no
+        # credentials for, because an earlier pull left it on the node.
+        "imagePullPolicy": "Always",
         "ports": [{"name": "http", "containerPort": spec.port, "protocol": "TCP"}],
     }
     if spec.command:

@@ -21,6 +21,7 @@ from typing import Any
 
 import httpx
 
+from meshploy_core.db.models import Organization, Project
 from meshploy_core.devcluster import images
 from meshploy_core.devcluster.registry import AUTH_REALM
 from meshploy_core.kube import manifests
@@ -198,3 +199,29 @@ async def test_deploy_pulls_with_the_organizations_stored_credentials(
     # The password reached the cluster only in that Secret, never a deployment's log.
     for dep in (failed, healthy):
         assert not any(login.password in line for line in await bed.log(dep.id))
+
+    # (c) Another organization on the same node names the same image, now cached there,
+    # without credentials: it must not run it (the pull policy makes the kubelet ask).
+    other = await _other_org_bed(bed)
+    try:
+        theirs = await other.create_service("copycat", image=image, port=8080)
+        refused = await other.wait_status(
+            await other.deploy(theirs), "healthy", "failed", timeout=120
+        )
+        assert refused.status == "failed", "ran a private image without its credentials"
+        assert refused.reason is not None and "401 Unauthorized" in refused.reason, refused
+    finally:
+        await other.kube.delete("v1", "Namespace", other.namespace)
+
+
+async def _other_org_bed(bed: DeployBed) -> DeployBed:
+    """A second organization with a project, in the same database and cluster."""
+    suffix = uuid.uuid4().hex[:6]
+    async with bed.sessions() as s:
+        org = Organization(id=uuid.uuid4(), name="Other", slug=f"other-{suffix}")
+        s.add(org)
+        await s.flush()
+        project = Project(id=uuid.uuid4(), org_id=org.id, name="Web", slug="web")
+        s.add(project)
+        await s.commit()
+    return DeployBed(bed.settings, bed.sessions, bed.kube, org, project)
