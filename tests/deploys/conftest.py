@@ -121,6 +121,24 @@ class DeployBed:
             return route
 
 
+async def new_bed(
+    settings: Settings,
+    sessions: async_sessionmaker[AsyncSession],
+    kube: KubeAdapter,
+    org_name: str = "Acme",
+) -> DeployBed:
+    """A fresh organization with a project ``web``, in this database and cluster."""
+    slug = f"{org_name.lower()}-{uuid.uuid4().hex[:6]}"
+    async with sessions() as s:
+        org = Organization(id=uuid.uuid4(), name=org_name, slug=slug)
+        s.add(org)
+        await s.flush()
+        project = Project(id=uuid.uuid4(), org_id=org.id, name="Web", slug="web")
+        s.add(project)
+        await s.commit()
+    return DeployBed(settings, sessions, kube, org, project)
+
+
 @pytest.fixture
 async def kube_adapter(kube_cluster: KubeTestCluster) -> AsyncIterator[KubeAdapter]:
     adapter = await KubeAdapter.connect(str(kube_cluster.kubeconfig_path))
@@ -135,21 +153,10 @@ async def bed(
     kube_cluster: KubeTestCluster,
     kube_adapter: KubeAdapter,
 ) -> AsyncIterator[DeployBed]:
-    sessions = session_factory(engine)
-    suffix = uuid.uuid4().hex[:6]
-    async with sessions() as s:
-        org = Organization(id=uuid.uuid4(), name="Acme", slug=f"acme-{suffix}")
-        s.add(org)
-        await s.flush()
-        project = Project(id=uuid.uuid4(), org_id=org.id, name="Web", slug="web")
-        s.add(project)
-        await s.commit()
-    bed = DeployBed(
+    bed = await new_bed(
         replace(settings, kubeconfig=str(kube_cluster.kubeconfig_path)),
-        sessions,
+        session_factory(engine),
         kube_adapter,
-        org,
-        project,
     )
     yield bed
     await kube_adapter.delete("v1", "Namespace", bed.namespace)

@@ -21,7 +21,7 @@ import httpx
 import pytest
 from meshploy_proxy.splice import SPLICE_MIN
 
-from tests.fixtures.proxy import ProxyProcess, Routes, poll, start_proxy, unique_host
+from tests.fixtures.proxy import ProxyProcess, Routes, poll, routed_upstream, start_proxy
 from tests.proxy import upstream_app
 from tests.proxy.client import exchange, get
 
@@ -44,16 +44,7 @@ async def blob_host(
     proxy: ProxyProcess, routes: Routes
 ) -> AsyncIterator[tuple[str, upstream_app.UpstreamState]]:
     """A routed upstream serving /blob."""
-    server, state, port = await upstream_app.start("B")
-    host = unique_host("blob")
-    await routes.add(host, [("127.0.0.1", port)])
-
-    async def served() -> bool:
-        async with httpx.AsyncClient() as c:
-            r = await c.get(f"http://127.0.0.1:{proxy.port}/name", headers={"Host": host})
-            return r.status_code == 200
-
-    await poll(served, what="route")
+    server, state, host = await routed_upstream(proxy, routes, "B", "blob")
     yield host, state
     server.close()
 

@@ -10,7 +10,7 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.asyncio.server import ServerConnection, serve
 
-from tests.fixtures.proxy import ProxyProcess, Routes, poll, unique_host
+from tests.fixtures.proxy import ProxyProcess, Routes, poll, routed_upstream, unique_host
 from tests.proxy import upstream_app
 from tests.proxy.client import exchange
 
@@ -22,16 +22,7 @@ async def upstream(
     proxy: ProxyProcess, routes: Routes
 ) -> AsyncIterator[tuple[str, upstream_app.UpstreamState]]:
     """An upstream with a routed hostname, ready to serve."""
-    server, state, port = await upstream_app.start("S")
-    host = unique_host("stream")
-    await routes.add(host, [("127.0.0.1", port)])
-
-    async def served() -> bool:
-        async with httpx.AsyncClient() as c:
-            r = await c.get(f"http://127.0.0.1:{proxy.port}/name", headers={"Host": host})
-            return r.status_code == 200
-
-    await poll(served, what="route")
+    server, state, host = await routed_upstream(proxy, routes, "S", "stream")
     yield host, state
     server.close()
 

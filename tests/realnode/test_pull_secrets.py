@@ -21,7 +21,6 @@ from typing import Any
 
 import httpx
 
-from meshploy_core.db.models import Organization, Project
 from meshploy_core.devcluster import images
 from meshploy_core.devcluster.registry import AUTH_REALM
 from meshploy_core.kube import manifests
@@ -30,7 +29,7 @@ from meshploy_core.kube.rollout import Phase, RolloutVerdict, evaluate
 from meshploy_core.kube.spec import HealthCheck, WorkloadSpec
 from meshploy_core.services import registries
 from meshploy_core.services.audit import SYSTEM
-from tests.deploys.conftest import DOMAIN, DeployBed, poll
+from tests.deploys.conftest import DOMAIN, DeployBed, new_bed, poll
 from tests.fixtures.kube import wait_for
 from tests.fixtures.proxy import start_proxy
 from tests.fixtures.realnode import REAL_NODE, RealBed, timing
@@ -202,7 +201,7 @@ async def test_deploy_pulls_with_the_organizations_stored_credentials(
 
     # (c) Another organization on the same node names the same image, now cached there,
     # without credentials: it must not run it (the pull policy makes the kubelet ask).
-    other = await _other_org_bed(bed)
+    other = await new_bed(bed.settings, bed.sessions, bed.kube, "Other")
     try:
         theirs = await other.create_service("copycat", image=image, port=8080)
         refused = await other.wait_status(
@@ -212,16 +211,3 @@ async def test_deploy_pulls_with_the_organizations_stored_credentials(
         assert refused.reason is not None and "401 Unauthorized" in refused.reason, refused
     finally:
         await other.kube.delete("v1", "Namespace", other.namespace)
-
-
-async def _other_org_bed(bed: DeployBed) -> DeployBed:
-    """A second organization with a project, in the same database and cluster."""
-    suffix = uuid.uuid4().hex[:6]
-    async with bed.sessions() as s:
-        org = Organization(id=uuid.uuid4(), name="Other", slug=f"other-{suffix}")
-        s.add(org)
-        await s.flush()
-        project = Project(id=uuid.uuid4(), org_id=org.id, name="Web", slug="web")
-        s.add(project)
-        await s.commit()
-    return DeployBed(bed.settings, bed.sessions, bed.kube, org, project)
