@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import secrets
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from quart import Quart, Response, g, request
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -21,14 +21,19 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from meshploy_core.api import install_api
 from meshploy_core.crypto import KeyRing
 from meshploy_core.db.engine import create_engine, keyring_from_settings, session_factory
+from meshploy_core.errors import Unavailable
 from meshploy_core.health import health_blueprint
 from meshploy_core.logs import request_id_var
 from meshploy_core.plugins.manager import PluginManager
 from meshploy_core.settings import Settings
 
+if TYPE_CHECKING:
+    from meshploy_core.kube.adapter import KubeAdapter
+
 log = logging.getLogger(__name__)
 EXTENSION_KEY = "meshploy"
 REQUEST_ID_HEADER = "X-Request-Id"
+KUBE_EXTRA = "kube"
 
 
 @dataclass
@@ -47,6 +52,30 @@ class AppState:
         if self.sessions is None:
             raise RuntimeError("the app is not serving: no database engine yet")
         return self.sessions()
+
+
+async def kube_of(app: Quart) -> KubeAdapter:
+    """The app's Kubernetes connection (``KUBECONFIG``), opened on first use.
+
+    Raises :class:`Unavailable` when no cluster is configured or it cannot be reached.
+    """
+    from meshploy_core.kube.adapter import KubeAdapter, KubeError
+
+    st = state(app)
+    kube = st.extras.get(KUBE_EXTRA)
+    if kube is None:
+        if not st.settings.kubeconfig:
+            raise Unavailable(
+                "this Meshploy has no Kubernetes cluster configured; set KUBECONFIG for the "
+                "API server (meshploy dev does it for you)"
+            )
+        try:
+            kube = await KubeAdapter.connect(st.settings.kubeconfig)
+        except KubeError as exc:
+            raise Unavailable(f"the Kubernetes cluster cannot be reached: {exc}") from None
+        st.extras[KUBE_EXTRA] = kube
+    assert isinstance(kube, KubeAdapter)
+    return kube
 
 
 def state(app: Quart) -> AppState:
@@ -99,6 +128,9 @@ def create_app(settings: Settings, plugins: PluginManager | None = None) -> Quar
     @app.after_serving
     async def _close() -> None:
         st = state(app)
+        kube = st.extras.pop(KUBE_EXTRA, None)
+        if kube is not None:
+            await kube.close()
         if st.engine is not None:
             await st.engine.dispose()
             st.engine = None

@@ -54,6 +54,10 @@ class ValidationFailed(MeshployError):
         self.errors: dict[str, str] = dict(errors or {})
 
 
+class Unavailable(MeshployError):
+    """Something the request needs (the Kubernetes cluster, ...) cannot be reached now."""
+
+
 class RateLimited(MeshployError):
     """Too many attempts; retry after ``retry_after`` seconds."""
 

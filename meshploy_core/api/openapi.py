@@ -45,6 +45,7 @@ _DESCRIPTIONS = {
     409: "Conflicts with the current state.",
     422: "The input is invalid; `errors` names each field.",
     429: "Too many attempts; see Retry-After.",
+    503: "Something it needs (the database, the Kubernetes cluster) is unreachable.",
 }
 
 

@@ -28,6 +28,7 @@ from meshploy_core.errors import (
     PermissionDenied,
     RateLimited,
     Unauthenticated,
+    Unavailable,
     ValidationFailed,
 )
 from meshploy_core.services.accounts import (
@@ -62,6 +63,7 @@ ERROR_TABLE: Mapping[type[MeshployError], ProblemKind] = {
     ValidationFailed: ProblemKind(422, "validation-failed", "Invalid request"),
     RateLimited: ProblemKind(429, "rate-limited", "Too many requests"),
     DatabaseError: ProblemKind(503, "unavailable", "Service unavailable"),
+    Unavailable: ProblemKind(503, "unavailable", "Service unavailable"),
 }
 INTERNAL = ProblemKind(500, "internal", "Internal error")
 

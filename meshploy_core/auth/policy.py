@@ -68,6 +68,7 @@ PERMISSIONS: Mapping[str, Permission] = dict(
         _p("service:delete", ORG, True, "delete services and their running workloads"),
         _p("deployment:read", ORG, False, "read deployments and their logs"),
         _p("deployment:write", ORG, True, "deploy, roll back and cancel deployments"),
+        _p("service:logs", ORG, False, "read what services' containers wrote (may hold data)"),
         _p("registry:read", ORG, False, "see which private registries have credentials"),
         _p("registry:write", ORG, True, "add, change and delete registry credentials"),
     ]
@@ -83,7 +84,7 @@ _VIEWER = frozenset(
         "registry:read",
     }
 )
-_DEVELOPER = _VIEWER | {"project:write", "service:write", "deployment:write"}
+_DEVELOPER = _VIEWER | {"project:write", "service:write", "service:logs", "deployment:write"}
 _ADMIN = _DEVELOPER | {
     "org:write",
     "invitation:read",

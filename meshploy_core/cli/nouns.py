@@ -35,7 +35,11 @@ EXTRAS = {
         "meshploy_core.cli.auth:whoami_cmd",
     ],
     "org": ["meshploy_core.cli.auth:org_use_cmd"],
-    "service": ["meshploy_core.cli.service:deploy_cmd", "meshploy_core.cli.service:env_group"],
+    "service": [
+        "meshploy_core.cli.service:deploy_cmd",
+        "meshploy_core.cli.service:env_group",
+        "meshploy_core.cli.service:logs_cmd",
+    ],
     "deployment": [
         "meshploy_core.cli.deployment:logs_cmd",
         "meshploy_core.cli.deployment:rollback_cmd",

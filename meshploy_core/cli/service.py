@@ -178,3 +178,67 @@ def env_list_cmd(name: str, project: str, org: str | None, as_json: bool) -> Non
         click.echo("no variables")
     else:
         click.echo(output.table(result["variables"], ["name", "value"]))
+
+
+FOLLOW_INTERVAL = 1.0
+
+
+@covers("service_logs")
+@click.command("logs")
+@click.argument("name")
+@_where
+@click.option(
+    "--tail",
+    type=click.IntRange(1, 5000),
+    default=200,
+    show_default=True,
+    help="Start with this many of the newest lines.",
+)
+@click.option("--follow", "-f", is_flag=True, help="Keep printing new lines (Ctrl-C stops).")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+def logs_cmd(
+    name: str, project: str, org: str | None, tail: int, follow: bool, as_json: bool
+) -> None:
+    """What service NAME's containers wrote (stdout and stderr), all pods merged by time.
+
+    Each line is prefixed with its pod's name; pods whose output cannot be read are named on
+    stderr with the reason. --follow polls for newer lines every second.
+    """
+    import asyncio
+    import json
+
+    conn = session.connection()
+
+    def show(page: Any) -> None:
+        for line in page["items"]:
+            if as_json:
+                click.echo(json.dumps(line))
+            else:
+                click.echo(f"{line['pod']}  {line['time'][:23]}Z  {line['message']}")
+        for pod in page["unavailable"]:
+            click.echo(f"({pod['pod']}: {pod['reason']})", err=True)
+
+    async def work(client: ApiClient) -> None:
+        org_id, project_id, service_id = await _service(client, conn, org, project, name)
+        page = await client.service_logs(
+            org_id=org_id, project_id=project_id, service_id=service_id, tail=tail
+        )
+        show(page)
+        after = page["next_after"]
+        while follow:
+            await asyncio.sleep(FOLLOW_INTERVAL)
+            page = await client.service_logs(
+                org_id=org_id,
+                project_id=project_id,
+                service_id=service_id,
+                tail=5000,
+                after=after if after is not None else UNSET,
+            )
+            page["unavailable"] = []  # said once is enough while following
+            show(page)
+            after = page["next_after"]
+
+    try:
+        session.run(conn, work)
+    except KeyboardInterrupt:
+        raise SystemExit(130) from None

@@ -596,6 +596,26 @@ class OperationMethods:
         }
         return cast("m.PageDeploymentOut", await self.call("list_deployments", _args))
 
+    async def service_logs(
+        self,
+        *,
+        org_id: str | None = None,
+        project_id: str,
+        service_id: str,
+        tail: int | Unset = UNSET,
+        after: str | Unset | None = UNSET,
+    ) -> m.LogsOut:
+        """What the service's containers wrote (stdout and stderr), newest `tail` lines. ``GET
+        /api/v1/orgs/{org_id}/projects/{project_id}/services/{service_id}/logs`` (service:logs)."""
+        _args: dict[str, Any] = {
+            "org_id": org_id,
+            "project_id": project_id,
+            "service_id": service_id,
+            "tail": tail,
+            "after": after,
+        }
+        return cast("m.LogsOut", await self.call("service_logs", _args))
+
     async def get_deployment(
         self,
         *,

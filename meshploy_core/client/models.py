@@ -172,6 +172,13 @@ class LogLineOut(TypedDict):
     message: str
 
 
+class PodUnavailable(TypedDict):
+    """A pod whose output could not be read, and why."""
+
+    pod: str
+    reason: str
+
+
 class AuditEventOut(TypedDict):
     """One audit log entry."""
 
@@ -340,6 +347,14 @@ class PageDeploymentOut(TypedDict):
 
     items: list[DeploymentOut]
     next_cursor: str | None
+
+
+class LogsOut(TypedDict):
+    """Lines of every pod of the service, oldest first."""
+
+    items: list[LogLineOut]
+    next_after: str | None
+    unavailable: list[PodUnavailable]
 
 
 class LogOut(TypedDict):

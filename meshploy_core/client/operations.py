@@ -407,6 +407,16 @@ SCHEMAS: Final[dict[str, Any]] = {
         "title": "LogLineOut",
         "type": "object",
     },
+    "PodUnavailable": {
+        "description": "A pod whose output could not be read, and why.",
+        "properties": {
+            "pod": {"title": "Pod", "type": "string"},
+            "reason": {"title": "Reason", "type": "string"},
+        },
+        "required": ["pod", "reason"],
+        "title": "PodUnavailable",
+        "type": "object",
+    },
     "AuditEventOut": {
         "description": "One audit log entry.",
         "properties": {
@@ -3445,6 +3455,99 @@ OPERATIONS: Final[tuple[Operation, ...]] = (
             },
             "required": ["items", "next_cursor"],
             "title": "Page[DeploymentOut]",
+            "type": "object",
+        },
+    ),
+    Operation(
+        operation_id="service_logs",
+        method="GET",
+        path="/api/v1/orgs/{org_id}/projects/{project_id}/services/{service_id}/logs",
+        noun="service",
+        verb="logs",
+        summary="What the service's containers wrote (stdout and stderr), newest `tail` lines.",
+        description="",
+        permission="service:logs",
+        writes=False,
+        destructive=False,
+        params=(
+            Param(
+                name="org_id",
+                location="path",
+                required=True,
+                schema={"type": "string", "format": "uuid"},
+                description="",
+            ),
+            Param(
+                name="project_id",
+                location="path",
+                required=True,
+                schema={"type": "string", "format": "uuid"},
+                description="",
+            ),
+            Param(
+                name="service_id",
+                location="path",
+                required=True,
+                schema={"type": "string", "format": "uuid"},
+                description="",
+            ),
+            Param(
+                name="tail",
+                location="query",
+                required=False,
+                schema={
+                    "default": 200,
+                    "maximum": 5000,
+                    "minimum": 1,
+                    "title": "Tail",
+                    "type": "integer",
+                },
+                description="At most this many (the newest) lines.",
+            ),
+            Param(
+                name="after",
+                location="query",
+                required=False,
+                schema={
+                    "anyOf": [
+                        {
+                            "pattern": "^\\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\d\\.\\d{9}Z$",
+                            "type": "string",
+                        },
+                        {"type": "null"},
+                    ],
+                    "default": None,
+                    "title": "After",
+                },
+                description="Only lines later than this: the `time` of the last line you have.",
+            ),
+        ),
+        body=None,
+        body_required=False,
+        success_status=200,
+        response={
+            "description": "Lines of every pod of the service, oldest first.",
+            "properties": {
+                "items": {
+                    "items": {"$ref": "#/components/schemas/LogLineOut"},
+                    "title": "Items",
+                    "type": "array",
+                },
+                "next_after": {
+                    "anyOf": [{"type": "string"}, {"type": "null"}],
+                    "description": (
+                        "Pass as `after` to get only newer lines (unchanged when none came)."
+                    ),
+                    "title": "Next After",
+                },
+                "unavailable": {
+                    "items": {"$ref": "#/components/schemas/PodUnavailable"},
+                    "title": "Unavailable",
+                    "type": "array",
+                },
+            },
+            "required": ["items", "next_after", "unavailable"],
+            "title": "LogsOut",
             "type": "object",
         },
     ),

@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
-from kubernetes.aio.client import ApiClient
+from kubernetes.aio.client import ApiClient, CoreV1Api
 from kubernetes.aio.client.exceptions import ApiException
 from kubernetes.aio.config import new_client_from_config
 from kubernetes.aio.dynamic import DynamicClient
@@ -166,6 +166,36 @@ class KubeAdapter:
             resource, namespace=namespace, label_selector=label_selector, timeout=seconds
         ):
             yield event["type"], event["raw_object"]
+
+    async def pod_log(
+        self,
+        namespace: str,
+        pod: str,
+        *,
+        tail_lines: int | None = None,
+        since_seconds: int | None = None,
+        limit_bytes: int | None = None,
+    ) -> str:
+        """A pod's container output, each line prefixed with its RFC 3339 timestamp.
+
+        The API server fetches it from the node's kubelet; KubeError says why when it cannot
+        (the pod is not running yet, the node is unreachable, ...).
+        """
+        try:
+            text = await CoreV1Api(self.api).read_namespaced_pod_log(
+                pod,
+                namespace,
+                timestamps=True,
+                tail_lines=tail_lines,
+                since_seconds=since_seconds,
+                limit_bytes=limit_bytes,
+                _request_timeout=REQUEST_TIMEOUT,
+            )
+        except ApiException as exc:
+            raise KubeError(f"logs of pod {pod}: {_describe(exc)}") from None
+        except (TimeoutError, OSError) as exc:
+            raise KubeError(f"logs of pod {pod}: {exc or type(exc).__name__}") from None
+        return str(text or "")
 
     async def ping(self) -> str:
         """The server's version (a cheap reachability check)."""

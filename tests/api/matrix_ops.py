@@ -453,6 +453,8 @@ OPERATIONS: tuple[Op, ...] = (
         prepare=fresh_service,
     ),
     Op("GET", f"{SERVICE}/deployments", ORG, prepare=fresh_service),
+    # No cluster configured for API tests: allowed callers get the 503 that says so.
+    Op("GET", f"{SERVICE}/logs", ORG, WRITERS, status=503, prepare=fresh_service),
     Op("GET", DEPLOYMENT, ORG, prepare=fresh_deployment),
     Op("GET", f"{DEPLOYMENT}/logs", ORG, prepare=fresh_deployment),
     # The target is still queued (no worker here): refused on its merits after authorization.

@@ -19,6 +19,7 @@ def blueprints() -> list[Blueprint]:
         orgs,
         projects,
         registries,
+        service_logs,
         services,
         tokens,
     )
@@ -31,6 +32,7 @@ def blueprints() -> list[Blueprint]:
         projects.bp,
         registries.bp,
         services.bp,
+        service_logs.bp,
         deployments.bp,
         audit.bp,
     ]

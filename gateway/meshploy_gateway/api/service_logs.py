@@ -1,0 +1,98 @@
+"""``GET .../services/{service_id}/logs``: what a service's containers wrote.
+
+Read through the Kubernetes API from the kubelets, merged across pods in time order. Each
+line's ``time`` is the cursor: pass the last one as ``after`` to get only newer lines (the CLI's
+``meshploy service logs --follow`` polls like that).
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from pydantic import BaseModel, ConfigDict, Field
+from quart import Blueprint, current_app
+from quart_schema import validate_querystring, validate_response
+
+from meshploy_core.api.context import db
+from meshploy_core.api.openapi import problems
+from meshploy_core.app import kube_of
+from meshploy_core.auth.policy import requires
+from meshploy_core.deploys import catalog
+from meshploy_core.kube import logs as kube_logs
+from meshploy_core.kube.spec import namespace_for
+from meshploy_core.services import projects
+
+bp = Blueprint(
+    "service_logs",
+    __name__,
+    url_prefix="/api/v1/orgs/<uuid:org_id>/projects/<uuid:project_id>/services",
+)
+
+CURSOR = r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z$"
+
+
+class LogsQuery(BaseModel):
+    """How many lines, and from where."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    tail: int = Field(200, ge=1, le=5000, description="At most this many (the newest) lines.")
+    after: str | None = Field(
+        None,
+        pattern=CURSOR,
+        description="Only lines later than this: the `time` of the last line you have.",
+    )
+
+
+class LogLineOut(BaseModel):
+    """One line of output."""
+
+    pod: str
+    time: str = Field(description="UTC, RFC 3339 with nanoseconds; the cursor for `after`.")
+    message: str
+
+
+class PodUnavailable(BaseModel):
+    """A pod whose output could not be read, and why."""
+
+    pod: str
+    reason: str
+
+
+class LogsOut(BaseModel):
+    """Lines of every pod of the service, oldest first."""
+
+    items: list[LogLineOut]
+    next_after: str | None = Field(
+        description="Pass as `after` to get only newer lines (unchanged when none came)."
+    )
+    unavailable: list[PodUnavailable]
+
+
+@bp.get("/<uuid:service_id>/logs")
+@requires("service:logs")
+@problems(503)
+@validate_querystring(LogsQuery)
+@validate_response(LogsOut)
+async def service_logs(
+    org_id: uuid.UUID, project_id: uuid.UUID, service_id: uuid.UUID, query_args: LogsQuery
+) -> LogsOut:
+    """What the service's containers wrote (stdout and stderr), newest `tail` lines."""
+    session = db()
+    project = await projects.get_project(session, org_id, project_id)
+    service = await catalog.get_service(session, project, service_id)
+    await session.close()  # reading logs can take a while: do not hold a connection
+    kube = await kube_of(current_app)
+    got = await kube_logs.service_logs(
+        kube,
+        namespace_for(project.slug, project.id.hex),
+        service.name,
+        tail=query_args.tail,
+        after=query_args.after,
+    )
+    items = [LogLineOut(pod=ln.pod, time=ln.time, message=ln.message) for ln in got.lines]
+    return LogsOut(
+        items=items,
+        next_after=items[-1].time if items else query_args.after,
+        unavailable=[PodUnavailable(pod=p, reason=r) for p, r in got.unavailable],
+    )
