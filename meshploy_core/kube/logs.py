@@ -78,7 +78,8 @@ async def service_logs(
     tail: int,
     after: str | None = None,
 ) -> ServiceLogs:
-    """The last ``tail`` lines of ``service`` (only lines stamped later than ``after``).
+    """The newest ``tail`` lines of ``service``; with ``after``, the first ``tail`` lines
+    stamped later than it (so a caller following with the last time it saw misses nothing).
 
     ``after`` must be a time this module produced (:func:`normalize_time`'s form).
     """
@@ -86,6 +87,9 @@ async def service_logs(
     lines: list[LogLine] = []
     unavailable: list[tuple[str, str]] = []
     since = _seconds_since(after) if after else None
+    #: Lines later than this may be missing (a pod's answer hit LIMIT_BYTES): held back, so
+    #: a caller following with the cursor never skips any.
+    horizon: str | None = None
     for pod in sorted(pods, key=lambda p: p["metadata"]["name"]):
         name = pod["metadata"]["name"]
         try:
@@ -99,13 +103,23 @@ async def service_logs(
         except KubeError as exc:
             unavailable.append((name, str(exc)))
             continue
+        raw_lines = text.splitlines()
+        truncated = len(text.encode()) >= LIMIT_BYTES - 1
+        if truncated:
+            raw_lines = raw_lines[:-1]  # the cut may fall inside the last line
         previous = ""
-        for raw in text.splitlines():
+        for raw in raw_lines:
             line = parse_line(name, raw, previous)
             if line is None:
                 continue
             previous = line.time
             if after is None or line.time > after:
                 lines.append(line)
+        if truncated and previous and (horizon is None or previous < horizon):
+            horizon = previous
+    if horizon is not None:
+        lines = [ln for ln in lines if ln.time <= horizon]
     lines.sort(key=lambda ln: ln.time)  # stable: one pod's lines keep their order
-    return ServiceLogs(lines[-tail:] if tail else [], unavailable)
+    # Newest lines for a first look; with a cursor, the next ones in order (no gaps).
+    picked = lines[:tail] if after is not None else lines[-tail:]
+    return ServiceLogs(picked, unavailable)
