@@ -38,7 +38,8 @@ APP_PORT = 8080
 
 # The test app. Runs as PID 1, so it traps SIGTERM itself: like a well-behaved app it keeps
 # serving for DRAIN_SECONDS after the kubelet asks it to stop (while kube-proxy removes the
-# pod from the Service), then stops httpd.
+# pod from the Service), then stops httpd. It says on stdout that it started, and httpd logs
+# every request on stderr (both end up in the container's log).
 _START_SH = """#!/bin/sh
 # Meshploy test app {version}: a page with the version and $GREETING, served by busybox httpd.
 mkdir -p /tmp/www
@@ -51,7 +52,9 @@ cat > /tmp/www/index.html <<EOF
 <p>pod=$(hostname)</p>
 EOF
 echo ok > /tmp/www/healthz
-httpd -f -p "${{PORT:-{port}}}" -h /tmp/www &
+echo "meshploy test app {version} listening on port ${{PORT:-{port}}}"
+# -vv: every request logs "<client>: url:<path>" and "<client>: response:<status>" on stderr.
+httpd -f -vv -p "${{PORT:-{port}}}" -h /tmp/www &
 pid=$!
 trap 'sleep "${{DRAIN_SECONDS:-3}}"; kill -TERM "$pid"; wait "$pid"; exit 0' TERM INT
 wait "$pid"
@@ -244,7 +247,9 @@ def _image(app: Blob, entrypoint: list[str], env: dict[str, str], title: str) ->
 
 def test_app_image(version: str) -> OciImage:
     """The test web app: ``GET /`` shows ``version=<version>`` and ``GREETING=$GREETING``;
-    ``GET /healthz`` answers ``ok``. Listens on ``$PORT`` (default 8080)."""
+    ``GET /healthz`` answers ``ok``. Listens on ``$PORT`` (default 8080). Writes
+    ``meshploy test app <version> listening on port <port>`` to stdout at start and two
+    lines per request to stderr (``<client>: url:<path>``, ``<client>: response:<status>``)."""
     script = _START_SH.format(version=version, port=APP_PORT)
     return _image(
         _app_layer("start.sh", script),
