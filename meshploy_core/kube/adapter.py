@@ -8,6 +8,7 @@ with plain manifest dicts (camelCase, as the API server speaks).
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -39,6 +40,20 @@ def _describe(exc: BaseException) -> str:
         body = body.decode("utf-8", "replace")
     detail = str(body or reason or exc)[:400]
     return f"HTTP {status}: {detail}" if status else detail
+
+
+def _status_message(exc: ApiException) -> str:
+    """``HTTP <status>: <message>`` from a Status body (the API server's or the kubelet's
+    reason, e.g. ``container "web" in pod "x" is waiting to start: ContainerCreating``), or
+    :func:`_describe` when the body is not one."""
+    body = exc.body.decode("utf-8", "replace") if isinstance(exc.body, bytes) else exc.body
+    try:
+        message = json.loads(body or "").get("message")
+    except (ValueError, AttributeError):
+        message = None
+    if not isinstance(message, str) or not message:
+        return _describe(exc)
+    return f"HTTP {exc.status}: {message[:400]}"
 
 
 @dataclass
@@ -192,7 +207,7 @@ class KubeAdapter:
                 _request_timeout=REQUEST_TIMEOUT,
             )
         except ApiException as exc:
-            raise KubeError(f"logs of pod {pod}: {_describe(exc)}") from None
+            raise KubeError(f"logs of pod {pod}: {_status_message(exc)}") from None
         except (TimeoutError, OSError) as exc:
             raise KubeError(f"logs of pod {pod}: {exc or type(exc).__name__}") from None
         return str(text or "")

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from meshploy_core.app import create_app
 from meshploy_core.deploys.reconciler import ReconcilerConfig
 from meshploy_core.deploys.worker import run_worker
 from meshploy_core.settings import Settings
@@ -157,3 +158,42 @@ async def test_deploy_and_rollback_through_the_api_with_a_worker(
     finally:
         stop.set()
         await asyncio.wait_for(worker, 30)
+
+
+async def test_logs_of_simulated_pods_are_listed_as_unavailable_with_the_reason(
+    client: ApiClient, world: World, api_settings: Settings, kube_cluster: KubeTestCluster
+) -> None:
+    # kwok nodes run nothing and serve no kubelet API, so the API server cannot fetch their
+    # pods' output: the answer is still 200, naming each pod and why (the real kubelet path
+    # is tests/realnode/test_service_logs.py).
+    settings = dataclasses.replace(api_settings, kubeconfig=str(kube_cluster.kubeconfig_path))
+    stop = asyncio.Event()
+    worker = asyncio.create_task(run_worker(settings, stop, interval=0.2,
+                                            config=ReconcilerConfig(unschedulable_grace=2)))
+    try:
+        project = await _project(client, world)
+        svc = (await client.post(_services(world, project), token=world.owner.token, json={
+            "name": "api", "image": "nginx:1.26", "port": 80, "replicas": 2})).ok(201)
+        base = f"{_services(world, project)}/{svc['id']}"
+        dep = (await client.post(f"{base}/deploy", token=world.owner.token, json={})).ok(202)
+        assert (await _wait_status(client, world, dep["id"]))["status"] == "healthy"
+    finally:
+        stop.set()
+        await asyncio.wait_for(worker, 30)
+    served = create_app(settings)  # the same database, and a cluster to read logs from
+    async with served.test_app():
+        kube_client = ApiClient(served, client.tracker)
+        started = time.monotonic()
+        page = (await kube_client.get(f"{base}/logs", token=world.members["developer"].token,
+                                      query={"tail": "10"})).ok()
+        elapsed = time.monotonic() - started
+        viewer = await kube_client.get(f"{base}/logs", token=world.members["viewer"].token)
+    assert page["items"] == [] and page["next_after"] is None
+    assert len(page["unavailable"]) == 2, page
+    for pod in page["unavailable"]:
+        assert pod["pod"].startswith("api-"), pod
+        # The API server's message, not its Status JSON.
+        assert pod["reason"].startswith(f"logs of pod {pod['pod']}: HTTP 404: "), pod
+        assert "could not find" in pod["reason"] and "{" not in pod["reason"], pod
+    assert elapsed < 20, f"reading two unreachable pods took {elapsed:.1f} s: {page}"
+    viewer.problem(403)
