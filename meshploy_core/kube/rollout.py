@@ -9,12 +9,15 @@ loops, unschedulable pods, or the Deployment's own progress deadline.
 from __future__ import annotations
 
 import enum
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from meshploy_core.kube.spec import ANNOTATION_DEPLOYMENT
 
+#: Registry answers that mean "not with these credentials" (as containerd words them).
+_AUTH_FAILURE = re.compile(r"\b(401|403)\b|unauthori[sz]ed|authorization failed|denied", re.I)
 IMAGE_PULL_REASONS = frozenset(
     {
         "ErrImagePull",
@@ -70,6 +73,13 @@ def pod_failure(
         waiting = state.get("waiting") or {}
         reason = waiting.get("reason") or ""
         message = (waiting.get("message") or "").strip()
+        created = _parse_time((pod.get("metadata") or {}).get("creationTimestamp"))
+        young = created is not None and (now - created).total_seconds() < unschedulable_grace
+        if reason in IMAGE_PULL_REASONS and young and _AUTH_FAILURE.search(message):
+            # A new pod's first pull can go out before the kubelet may read its pull Secret
+            # (the Node authorizer learns of the pod asynchronously); the kubelet retries with
+            # it. Only a refusal that lasts is a failure.
+            continue
         if reason in IMAGE_PULL_REASONS:
             return RolloutVerdict(
                 Phase.FAILED,
@@ -86,10 +96,8 @@ def pod_failure(
                 f"container {cs.get('name', '?')} in pod {name} is crash-looping "
                 f"(restarted {cs.get('restartCount', 0)} times{detail})",
             )
-        created = _parse_time((pod.get("metadata") or {}).get("creationTimestamp"))
         # The kubelet reports these while a Secret is still on its way; only a lasting one
         # is a failure.
-        young = created is not None and (now - created).total_seconds() < unschedulable_grace
         if reason in CONFIG_REASONS and not young:
             return RolloutVerdict(
                 Phase.FAILED,

@@ -121,3 +121,20 @@ def test_container_config_error_fails_only_when_it_lasts() -> None:
     old["metadata"]["creationTimestamp"] = (NOW - timedelta(seconds=60)).isoformat()
     verdict = evaluate(d, [old], "d1", NOW, 20)
     assert (verdict.phase, verdict.reason) == (Phase.FAILED, "container_config")
+
+
+def test_an_early_registry_refusal_waits_for_the_pull_secret() -> None:
+    d = deployment(updatedReplicas=1)
+    refused = pod(waiting="ErrImagePull")
+    status = refused["status"]["containerStatuses"][0]["state"]["waiting"]
+    status["message"] = 'failed to pull "reg:5000/app:1": 401 Unauthorized'
+    refused["metadata"]["creationTimestamp"] = (NOW - timedelta(seconds=2)).isoformat()
+    assert evaluate(d, [refused], "d1", NOW, 20).phase is Phase.PROGRESSING
+    refused["metadata"]["creationTimestamp"] = (NOW - timedelta(seconds=60)).isoformat()
+    lasting = evaluate(d, [refused], "d1", NOW, 20)
+    assert (lasting.phase, lasting.reason) == (Phase.FAILED, "image_pull")
+    assert "401 Unauthorized" in lasting.message
+    # Any other pull error of a young pod (a missing tag) still fails at once.
+    missing = pod(waiting="ErrImagePull")
+    missing["metadata"]["creationTimestamp"] = (NOW - timedelta(seconds=2)).isoformat()
+    assert evaluate(d, [missing], "d1", NOW, 20).phase is Phase.FAILED
