@@ -202,7 +202,8 @@ def logs_cmd(
     """What service NAME's containers wrote (stdout and stderr), all pods merged by time.
 
     Each line is prefixed with its pod's name; pods whose output cannot be read are named on
-    stderr with the reason. --follow polls for newer lines every second.
+    stderr with the reason. --follow asks for the lines that came since every second (every
+    line exactly once, even across several pods).
     """
     import asyncio
     import json
@@ -232,7 +233,7 @@ def logs_cmd(
                 project_id=project_id,
                 service_id=service_id,
                 tail=5000,
-                after=after if after is not None else UNSET,
+                after=after,
             )
             page["unavailable"] = []  # said once is enough while following
             show(page)

@@ -353,7 +353,7 @@ class LogsOut(TypedDict):
     """Lines of every pod of the service, oldest first."""
 
     items: list[LogLineOut]
-    next_after: str | None
+    next_after: str
     unavailable: list[PodUnavailable]
 
 

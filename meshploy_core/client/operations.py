@@ -3510,16 +3510,16 @@ OPERATIONS: Final[tuple[Operation, ...]] = (
                 required=False,
                 schema={
                     "anyOf": [
-                        {
-                            "pattern": "^\\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\d\\.\\d{9}Z$",
-                            "type": "string",
-                        },
+                        {"maxLength": 4096, "pattern": "^[A-Za-z0-9_-]*$", "type": "string"},
                         {"type": "null"},
                     ],
                     "default": None,
                     "title": "After",
                 },
-                description="Only lines later than this: the `time` of the last line you have.",
+                description=(
+                    "The `next_after` of your previous answer: only lines that came since (the "
+                    "next `tail` of them, oldest first)."
+                ),
             ),
         ),
         body=None,
@@ -3534,11 +3534,9 @@ OPERATIONS: Final[tuple[Operation, ...]] = (
                     "type": "array",
                 },
                 "next_after": {
-                    "anyOf": [{"type": "string"}, {"type": "null"}],
-                    "description": (
-                        "Pass as `after` to get only newer lines (unchanged when none came)."
-                    ),
+                    "description": "Pass as `after` to get the lines that come next.",
                     "title": "Next After",
+                    "type": "string",
                 },
                 "unavailable": {
                     "items": {"$ref": "#/components/schemas/PodUnavailable"},

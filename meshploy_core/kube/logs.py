@@ -1,13 +1,16 @@
 """A service's output: the log lines of all its pods, merged in time order.
 
 Lines come from the kubelet through the API server with their timestamps (RFC 3339 with
-nanoseconds), which are the cursor: a caller that wants only newer lines passes the last
-timestamp it saw, and gets strictly later ones. A pod whose log cannot be read (not started,
-its node unreachable) is reported with the reason instead of failing the whole answer.
+nanoseconds). The cursor is the position reached in each pod's log: a caller that wants only
+newer lines passes the cursor of its last answer and gets every later line exactly once. A
+pod whose log cannot be read (not started, its node unreachable) is reported with the reason
+instead of failing the whole answer.
 """
 
 from __future__ import annotations
 
+import base64
+import json
 import math
 import re
 from dataclasses import dataclass
@@ -31,10 +34,31 @@ class LogLine:
 
 @dataclass(frozen=True)
 class ServiceLogs:
-    """Lines of every pod of a service, oldest first, and pods that could not be read."""
+    """Lines of every pod of a service, oldest first, pods that could not be read, and the
+    position reached in each pod's log (:func:`encode_cursor` makes it a cursor)."""
 
     lines: list[LogLine]
     unavailable: list[tuple[str, str]]
+    positions: dict[str, str]
+
+
+def encode_cursor(positions: dict[str, str]) -> str:
+    """An opaque cursor for ``positions`` (pod -> time of the last line returned, or "")."""
+    raw = json.dumps(sorted(positions.items()), separators=(",", ":"))
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> dict[str, str]:
+    """The positions in a cursor from :func:`encode_cursor`; ValueError if it is not one."""
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        pairs = json.loads(raw)
+        positions = {str(pod): str(when) for pod, when in pairs}
+    except (ValueError, TypeError) as exc:
+        raise ValueError("not a cursor from a previous answer") from exc
+    if any(when and normalize_time(when) != when for when in positions.values()):
+        raise ValueError("not a cursor from a previous answer")
+    return positions
 
 
 _STAMP = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d{1,9}))?(Z|[+-]\d\d:\d\d)$")
@@ -76,50 +100,59 @@ async def service_logs(
     service: str,
     *,
     tail: int,
-    after: str | None = None,
+    positions: dict[str, str] | None = None,
 ) -> ServiceLogs:
-    """The newest ``tail`` lines of ``service``; with ``after``, the first ``tail`` lines
-    stamped later than it (so a caller following with the last time it saw misses nothing).
+    """The newest ``tail`` lines of ``service``; with ``positions`` (from a previous answer),
+    the next ``tail`` lines after them, oldest first.
 
-    ``after`` must be a time this module produced (:func:`normalize_time`'s form).
+    Positions are kept per pod because pods are read one after another: a line one pod
+    writes while another is being read can be stamped earlier than lines already returned,
+    and a single time cursor would skip it. A pod not in ``positions`` (new since) is read
+    from its start.
     """
     pods = await kube.list("v1", "Pod", namespace, label_selector=f"{LABEL_SERVICE}={service}")
+    following = positions is not None
     lines: list[LogLine] = []
+    newest: dict[str, str] = {}
+    start: dict[str, str] = {}
     unavailable: list[tuple[str, str]] = []
-    since = _seconds_since(after) if after else None
-    #: Lines later than this may be missing (a pod's answer hit LIMIT_BYTES): held back, so
-    #: a caller following with the cursor never skips any.
-    horizon: str | None = None
     for pod in sorted(pods, key=lambda p: p["metadata"]["name"]):
         name = pod["metadata"]["name"]
+        after = (positions or {}).get(name, "") if following else None
         try:
             text = await kube.pod_log(
                 namespace,
                 name,
-                tail_lines=None if since else tail,
-                since_seconds=since,
+                tail_lines=None if following else tail,
+                since_seconds=_seconds_since(after) if after else None,
                 limit_bytes=LIMIT_BYTES,
             )
         except KubeError as exc:
             unavailable.append((name, str(exc)))
             continue
         raw_lines = text.splitlines()
-        truncated = len(text.encode()) >= LIMIT_BYTES - 1
-        if truncated:
+        if len(text.encode()) >= LIMIT_BYTES - 1:
             raw_lines = raw_lines[:-1]  # the cut may fall inside the last line
+        start[name] = after or ""
         previous = ""
         for raw in raw_lines:
             line = parse_line(name, raw, previous)
             if line is None:
                 continue
             previous = line.time
-            if after is None or line.time > after:
+            if not after or line.time > after:
                 lines.append(line)
-        if truncated and previous and (horizon is None or previous < horizon):
-            horizon = previous
-    if horizon is not None:
-        lines = [ln for ln in lines if ln.time <= horizon]
+        newest[name] = previous or start[name]
     lines.sort(key=lambda ln: ln.time)  # stable: one pod's lines keep their order
-    # Newest lines for a first look; with a cursor, the next ones in order (no gaps).
-    picked = lines[:tail] if after is not None else lines[-tail:]
-    return ServiceLogs(picked, unavailable)
+    if following:
+        picked = lines[:tail]
+        reached = dict(start)
+        for line in picked:
+            reached[line.pod] = line.time
+    else:
+        picked = lines[-tail:]
+        reached = newest  # older lines were before the window asked for
+    # Pods that could not be read keep their place for the next call.
+    for name, when in (positions or {}).items():
+        reached.setdefault(name, when)
+    return ServiceLogs(picked, unavailable, reached)

@@ -9,7 +9,13 @@ from __future__ import annotations
 from typing import Any
 
 from meshploy_core.kube.adapter import KubeError
-from meshploy_core.kube.logs import normalize_time, parse_line, service_logs
+from meshploy_core.kube.logs import (
+    decode_cursor,
+    encode_cursor,
+    normalize_time,
+    parse_line,
+    service_logs,
+)
 
 
 class Pods:
@@ -64,29 +70,53 @@ async def test_lines_of_all_pods_merge_in_time_order_and_the_cursor_excludes_see
     newest = await service_logs(kube, "ns", "api", tail=3)  # type: ignore[arg-type]
     assert [ln.message for ln in newest.lines] == ["b1", "a2", "b2"]
 
-    after = got.lines[1].time  # b1
-    later = await service_logs(kube, "ns", "api", tail=10, after=after)  # type: ignore[arg-type]
+    # Positions per pod: as if we had shown a1 and b1 only.
+    seen = {"api-a": got.lines[0].time, "api-b": got.lines[1].time}
+    later = await service_logs(kube, "ns", "api", tail=10, positions=seen)  # type: ignore[arg-type]
     assert [ln.message for ln in later.lines] == ["a2", "b2"]
+    assert later.positions == {"api-a": got.lines[2].time, "api-b": got.lines[3].time}
+    assert decode_cursor(encode_cursor(later.positions)) == later.positions
     # With a cursor the kubelet is asked by time (whole seconds, rounded up), not by count.
-    assert kube.calls[-1]["tail_lines"] is None and kube.calls[-1]["since_seconds"] >= 1
+    b_call = [c for c in kube.calls if c["pod"] == "api-b"][-1]
+    assert b_call["tail_lines"] is None and b_call["since_seconds"] >= 1
 
 
-async def test_following_never_skips_lines_when_a_pod_answer_is_cut() -> None:
+async def test_a_line_written_while_another_pod_is_read_is_not_skipped() -> None:
+    # Pod a is read first; while pod b is read, a writes a line stamped before b's newest.
+    a_log = "2026-11-25T10:00:01.000000000Z a1\n"
+    kube = Pods(
+        {
+            "a": a_log,
+            "b": "2026-11-25T10:00:01.000000000Z b1\n2026-11-25T10:00:03.000000000Z b2\n",
+        }
+    )
+    first = await service_logs(kube, "ns", "svc", tail=10, positions={})  # type: ignore[arg-type]
+    assert [ln.message for ln in first.lines] == ["a1", "b1", "b2"]
+    kube.texts["a"] = a_log + "2026-11-25T10:00:02.000000000Z a2 (late)\n"
+    again = await service_logs(kube, "ns", "svc", tail=10, positions=first.positions)  # type: ignore[arg-type]
+    # A single "last time" cursor (10:00:03) would have lost it for good.
+    assert [ln.message for ln in again.lines] == ["a2 (late)"]
+
+
+async def test_a_cut_answer_continues_where_it_stopped() -> None:
     from meshploy_core.kube import logs
 
+    width = len("2026-11-25T10:00:00.000000000Z " + "x" * 40 + "\n")
     big = "".join(f"2026-11-25T10:00:{i:02d}.000000000Z {'x' * 40}\n" for i in range(50))
-    kube = Pods({"a": big, "b": "2026-11-25T10:00:59.000000000Z late\n"})
     limit = logs.LIMIT_BYTES
-    width = len(big.splitlines(keepends=True)[0])
-    logs.LIMIT_BYTES = 20 * width + 10  # pod a's answer is cut inside its 21st line
+    logs.LIMIT_BYTES = 20 * width + 10  # cut inside the 21st line
     try:
-        start = "2026-11-25T09:59:59.000000000Z"
-        kube.texts["a"] = big[: logs.LIMIT_BYTES]
-        got = await service_logs(kube, "ns", "svc", tail=1000, after=start)  # type: ignore[arg-type]
+        kube = Pods({"a": big[: logs.LIMIT_BYTES]})
+        got = await service_logs(kube, "ns", "svc", tail=1000, positions={})  # type: ignore[arg-type]
     finally:
         logs.LIMIT_BYTES = limit
-    # Only what is surely complete: pod b's later line waits until pod a has caught up.
-    assert [ln.pod for ln in got.lines] == ["a"] * 20
-    assert "late" not in [ln.message for ln in got.lines]
-    first = await service_logs(kube, "ns", "svc", tail=5, after=start)  # type: ignore[arg-type]
-    assert [ln.time[17:19] for ln in first.lines] == ["00", "01", "02", "03", "04"]
+    assert len(got.lines) == 20  # the partial 21st line is left for the next call
+    assert got.positions == {"a": got.lines[-1].time}
+
+
+def test_cursors_that_are_not_ours_are_refused() -> None:
+    import pytest
+
+    for bad in ("%%%", "bm90IGpzb24", encode_cursor({"a": "yesterday"})):
+        with pytest.raises(ValueError, match="not a cursor"):
+            decode_cursor(bad)

@@ -1,7 +1,8 @@
 """``GET .../services/{service_id}/logs``: what a service's containers wrote.
 
-Read through the Kubernetes API from the kubelets, merged across pods in time order. Each
-line's ``time`` is the cursor: pass the last one as ``after`` to get only newer lines (the CLI's
+Read through the Kubernetes API from the kubelets, merged across pods in time order. Every
+answer carries ``next_after``, an opaque cursor holding the position reached in each pod's
+log: pass it as ``after`` to get the lines that came since, each exactly once (the CLI's
 ``meshploy service logs --follow`` polls like that).
 """
 
@@ -18,6 +19,7 @@ from meshploy_core.api.openapi import problems
 from meshploy_core.app import kube_of
 from meshploy_core.auth.policy import requires
 from meshploy_core.deploys import catalog
+from meshploy_core.errors import ValidationFailed
 from meshploy_core.kube import logs as kube_logs
 from meshploy_core.kube.spec import namespace_for
 from meshploy_core.services import projects
@@ -28,7 +30,7 @@ bp = Blueprint(
     url_prefix="/api/v1/orgs/<uuid:org_id>/projects/<uuid:project_id>/services",
 )
 
-CURSOR = r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z$"
+CURSOR = r"^[A-Za-z0-9_-]*$"
 
 
 class LogsQuery(BaseModel):
@@ -39,8 +41,10 @@ class LogsQuery(BaseModel):
     tail: int = Field(200, ge=1, le=5000, description="At most this many (the newest) lines.")
     after: str | None = Field(
         None,
+        max_length=4096,
         pattern=CURSOR,
-        description="Only lines later than this: the `time` of the last line you have.",
+        description="The `next_after` of your previous answer: only lines that came since "
+        "(the next `tail` of them, oldest first).",
     )
 
 
@@ -48,7 +52,7 @@ class LogLineOut(BaseModel):
     """One line of output."""
 
     pod: str
-    time: str = Field(description="UTC, RFC 3339 with nanoseconds; the cursor for `after`.")
+    time: str = Field(description="When the container wrote it: UTC, RFC 3339, nanoseconds.")
     message: str
 
 
@@ -63,15 +67,13 @@ class LogsOut(BaseModel):
     """Lines of every pod of the service, oldest first."""
 
     items: list[LogLineOut]
-    next_after: str | None = Field(
-        description="Pass as `after` to get only newer lines (unchanged when none came)."
-    )
+    next_after: str = Field(description="Pass as `after` to get the lines that come next.")
     unavailable: list[PodUnavailable]
 
 
 @bp.get("/<uuid:service_id>/logs")
 @requires("service:logs")
-@problems(503)
+@problems(422, 503)
 @validate_querystring(LogsQuery)
 @validate_response(LogsOut)
 async def service_logs(
@@ -82,17 +84,27 @@ async def service_logs(
     project = await projects.get_project(session, org_id, project_id)
     service = await catalog.get_service(session, project, service_id)
     await session.close()  # reading logs can take a while: do not hold a connection
+    positions = None
+    if query_args.after is not None:
+        try:
+            positions = kube_logs.decode_cursor(query_args.after)
+        except ValueError:
+            raise ValidationFailed(
+                "after must be the next_after of a previous answer of this operation "
+                "(leave it out to start from the newest lines)",
+                {"after": "not a cursor from a previous answer"},
+            ) from None
     kube = await kube_of(current_app)
     got = await kube_logs.service_logs(
         kube,
         namespace_for(project.slug, project.id.hex),
         service.name,
         tail=query_args.tail,
-        after=query_args.after,
+        positions=positions,
     )
     items = [LogLineOut(pod=ln.pod, time=ln.time, message=ln.message) for ln in got.lines]
     return LogsOut(
         items=items,
-        next_after=items[-1].time if items else query_args.after,
+        next_after=kube_logs.encode_cursor(got.positions),
         unavailable=[PodUnavailable(pod=p, reason=r) for p, r in got.unavailable],
     )
