@@ -72,7 +72,9 @@ async def kube_of(app: Quart) -> KubeAdapter:
         try:
             kube = await KubeAdapter.connect(st.settings.kubeconfig)
         except KubeError as exc:
-            raise Unavailable(f"the Kubernetes cluster cannot be reached: {exc}") from None
+            raise Unavailable(
+                f"{exc}; check that the cluster in the server's KUBECONFIG is up"
+            ) from None
         st.extras[KUBE_EXTRA] = kube
     assert isinstance(kube, KubeAdapter)
     return kube

@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
+import aiohttp
 from kubernetes.aio.client import ApiClient, CoreV1Api
 from kubernetes.aio.client.exceptions import ApiException
 from kubernetes.aio.config import new_client_from_config
@@ -23,6 +24,11 @@ from kubernetes.aio.dynamic.exceptions import DynamicApiError, NotFoundError
 from meshploy_core.errors import MeshployError
 
 log = logging.getLogger(__name__)
+
+#: Failures to reach the API server at all (refused, reset, DNS, timeouts).
+_NETWORK = (aiohttp.ClientError, OSError, TimeoutError)
+#: What a call can fail with: the API server's refusal, or not reaching it.
+_KUBE_FAILURES = (DynamicApiError, ApiException, aiohttp.ClientError, OSError, TimeoutError)
 
 FIELD_MANAGER = "meshploy"
 REQUEST_TIMEOUT = 30.0
@@ -70,7 +76,11 @@ class KubeAdapter:
             api = await new_client_from_config(config_file=kubeconfig, persist_config=False)
         except Exception as exc:
             raise KubeError(f"cannot load kubeconfig {kubeconfig}: {exc}") from None
-        dynamic = await DynamicClient(api)
+        try:
+            dynamic = await DynamicClient(api)
+        except _NETWORK as exc:
+            await api.close()
+            raise KubeError(f"Kubernetes API unreachable: {exc or type(exc).__name__}") from None
         return cls(api=api, dynamic=dynamic)
 
     async def close(self) -> None:
@@ -80,6 +90,8 @@ class KubeAdapter:
     async def _resource(self, api_version: str, kind: str) -> Any:
         try:
             return await self.dynamic.resources.get(api_version=api_version, kind=kind)
+        except _NETWORK as exc:
+            raise KubeError(f"Kubernetes API unreachable: {exc or type(exc).__name__}") from None
         except Exception as exc:
             raise KubeError(f"unknown Kubernetes kind {api_version}/{kind}: {exc}") from None
 
@@ -97,7 +109,7 @@ class KubeAdapter:
                 force_conflicts=True,
                 _request_timeout=REQUEST_TIMEOUT,
             )
-        except (DynamicApiError, ApiException) as exc:
+        except _KUBE_FAILURES as exc:
             raise KubeError(
                 f"applying {manifest['kind']} {meta.get('namespace', '')}/{meta['name']} "
                 f"failed: {_describe(exc)}"
@@ -116,7 +128,7 @@ class KubeAdapter:
             )
         except NotFoundError:
             return None
-        except (DynamicApiError, ApiException) as exc:
+        except _KUBE_FAILURES as exc:
             raise KubeError(f"reading {kind} {namespace}/{name} failed: {_describe(exc)}") from None
         data: dict[str, Any] = result.to_dict()
         return data
@@ -141,7 +153,7 @@ class KubeAdapter:
             )
         except NotFoundError:
             return []
-        except (DynamicApiError, ApiException) as exc:
+        except _KUBE_FAILURES as exc:
             raise KubeError(f"listing {kind} in {namespace} failed: {_describe(exc)}") from None
         items: list[dict[str, Any]] = result.to_dict().get("items") or []
         return items
@@ -161,7 +173,7 @@ class KubeAdapter:
             )
         except NotFoundError:
             return False
-        except (DynamicApiError, ApiException) as exc:
+        except _KUBE_FAILURES as exc:
             raise KubeError(
                 f"deleting {kind} {namespace}/{name} failed: {_describe(exc)}"
             ) from None

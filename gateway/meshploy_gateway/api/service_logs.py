@@ -19,8 +19,9 @@ from meshploy_core.api.openapi import problems
 from meshploy_core.app import kube_of
 from meshploy_core.auth.policy import requires
 from meshploy_core.deploys import catalog
-from meshploy_core.errors import ValidationFailed
+from meshploy_core.errors import Unavailable, ValidationFailed
 from meshploy_core.kube import logs as kube_logs
+from meshploy_core.kube.adapter import KubeError
 from meshploy_core.kube.spec import namespace_for
 from meshploy_core.services import projects
 
@@ -95,13 +96,16 @@ async def service_logs(
                 {"after": "not a cursor from a previous answer"},
             ) from None
     kube = await kube_of(current_app)
-    got = await kube_logs.service_logs(
-        kube,
-        namespace_for(project.slug, project.id.hex),
-        service.name,
-        tail=query_args.tail,
-        positions=positions,
-    )
+    try:
+        got = await kube_logs.service_logs(
+            kube,
+            namespace_for(project.slug, project.id.hex),
+            service.name,
+            tail=query_args.tail,
+            positions=positions,
+        )
+    except KubeError as exc:
+        raise Unavailable(f"cannot read the service's pods from Kubernetes: {exc}") from None
     items = [LogLineOut(pod=ln.pod, time=ln.time, message=ln.message) for ln in got.lines]
     return LogsOut(
         items=items,
