@@ -14,7 +14,7 @@ from meshploy_core.cli import output, progress, resolve, session
 from meshploy_core.cli.api_commands import covers
 from meshploy_core.cli.common import fail
 from meshploy_core.client.http import ApiClient, operation
-from meshploy_core.client.spec import UNSET
+from meshploy_core.client.spec import UNSET, Unset
 
 DEFAULT_WAIT = 900.0
 
@@ -221,23 +221,22 @@ def logs_cmd(
 
     async def work(client: ApiClient) -> None:
         org_id, project_id, service_id = await _service(client, conn, org, project, name)
-        page = await client.service_logs(
-            org_id=org_id, project_id=project_id, service_id=service_id, tail=tail
-        )
-        show(page)
-        after = page["next_after"]
-        while follow:
-            await asyncio.sleep(FOLLOW_INTERVAL)
+        after: str | Unset = UNSET  # first the newest `tail` lines, then what came since
+        first = True
+        while first or follow:
+            if not first:
+                await asyncio.sleep(FOLLOW_INTERVAL)
             page = await client.service_logs(
                 org_id=org_id,
                 project_id=project_id,
                 service_id=service_id,
-                tail=5000,
+                tail=tail if first else 5000,
                 after=after,
             )
-            page["unavailable"] = []  # said once is enough while following
+            if not first:
+                page["unavailable"] = []  # said once is enough while following
             show(page)
-            after = page["next_after"]
+            after, first = page["next_after"], False
 
     try:
         session.run(conn, work)

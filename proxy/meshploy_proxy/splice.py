@@ -232,10 +232,8 @@ class SpliceRelay:
             self._wait(read=read)
         except (RuntimeError, OSError) as exc:  # the loop refused the watcher: cannot go on
             log.warning("splice relay cannot watch a socket: %s", exc)
-            self.close()
-            ex = self.exchange
-            ex.relay = None
-            if not ex.finished:
+            ex = self._detach()
+            if ex is not None:
                 ex.abort("splice relay failed")
 
     def _wait(self, *, read: bool) -> None:
@@ -275,27 +273,30 @@ class SpliceRelay:
         self.pool.release(pipe, empty=self.in_pipe == 0)
         self.conn.splicing = False
 
+    def _detach(self) -> Exchange | None:
+        """Close the relay and unhook it; the exchange, unless it has already finished."""
+        self.close()
+        ex = self.exchange
+        ex.relay = None
+        return None if ex.finished else ex
+
     def _done(self) -> None:
         """Every byte reached the client: hand the connection back to the exchange."""
         # Bytes after the body (a broken upstream) would be read as the next response's
         # start: such a connection is closed, not pooled.
         clean = _unread(self.up_fd) == 0
-        self.close()
-        ex = self.exchange
+        ex = self._detach()
         conn = self.conn
-        ex.relay = None
         conn.raw_left = 0
         conn.reset_parser()
         conn.resume_reading()
-        if ex.up is conn and not ex.finished:
+        if ex is not None and ex.up is conn:
             ex.response_done(conn, clean and ex.upstream_reusable)
 
     def _upstream_failed(self, exc: OSError | None) -> None:
         """The upstream closed or failed before the whole body was read."""
-        self.close()
-        ex = self.exchange
-        ex.relay = None
-        if not ex.finished:
+        ex = self._detach()
+        if ex is not None:
             ex.ctx.metrics.upstream_error("reset")
             ex.abort("upstream closed mid-response" if exc is None else f"upstream {exc.strerror}")
 
@@ -303,9 +304,7 @@ class SpliceRelay:
         """The client went away (or its socket failed) mid-body."""
         if exc.errno not in _GONE:
             log.warning("splice to a client failed: %s", exc)
-        self.close()
-        ex = self.exchange
-        ex.relay = None
-        if not ex.finished:
+        ex = self._detach()
+        if ex is not None:
             ex.client_lost()
             self.client.abort()

@@ -4,8 +4,10 @@ that a real worker carries out on the real test cluster."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import time
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -168,24 +170,37 @@ async def _wait_status(client: ApiClient, world: World, dep: str, timeout: float
         await asyncio.sleep(0.1)
 
 
-async def test_deploy_and_rollback_through_the_api_with_a_worker(
-    client: ApiClient, world: World, api_settings: Settings, kube_cluster: KubeTestCluster
-) -> None:
+@contextlib.asynccontextmanager
+async def _worker(api_settings: Settings, kube_cluster: KubeTestCluster) -> AsyncIterator[Settings]:
+    """A reconciler worker on the API's database and the test cluster, for the block."""
     settings = dataclasses.replace(api_settings, kubeconfig=str(kube_cluster.kubeconfig_path))
     stop = asyncio.Event()
     worker = asyncio.create_task(
         run_worker(settings, stop, interval=0.2, config=ReconcilerConfig(unschedulable_grace=2))
     )
     try:
+        yield settings
+    finally:
+        stop.set()
+        await asyncio.wait_for(worker, 30)
+
+
+async def _service(client: ApiClient, world: World, project: str, **spec: Any) -> str:
+    """Create service ``api`` with ``spec``; its URL path."""
+    svc = (
+        await client.post(
+            _services(world, project), token=world.owner.token, json={"name": "api", **spec}
+        )
+    ).ok(201)
+    return f"{_services(world, project)}/{svc['id']}"
+
+
+async def test_deploy_and_rollback_through_the_api_with_a_worker(
+    client: ApiClient, world: World, api_settings: Settings, kube_cluster: KubeTestCluster
+) -> None:
+    async with _worker(api_settings, kube_cluster):
         project = await _project(client, world)
-        svc = (
-            await client.post(
-                _services(world, project),
-                token=world.owner.token,
-                json={"name": "api", "image": "nginx:1.26", "port": 80},
-            )
-        ).ok(201)
-        base = f"{_services(world, project)}/{svc['id']}"
+        base = await _service(client, world, project, image="nginx:1.26", port=80)
         v1 = (
             await client.post(f"{base}/deploy", token=world.members["developer"].token, json={})
         ).ok(202)
@@ -223,9 +238,6 @@ async def test_deploy_and_rollback_through_the_api_with_a_worker(
             f"orgs/{world.org}/deployments/{v1['id']}/rollback", token=world.members["viewer"].token
         )
         viewer.problem(403)
-    finally:
-        stop.set()
-        await asyncio.wait_for(worker, 30)
 
 
 async def test_logs_of_simulated_pods_are_listed_as_unavailable_with_the_reason(
@@ -234,26 +246,11 @@ async def test_logs_of_simulated_pods_are_listed_as_unavailable_with_the_reason(
     # kwok nodes run nothing and serve no kubelet API, so the API server cannot fetch their
     # pods' output: the answer is still 200, naming each pod and why (the real kubelet path
     # is tests/realnode/test_service_logs.py).
-    settings = dataclasses.replace(api_settings, kubeconfig=str(kube_cluster.kubeconfig_path))
-    stop = asyncio.Event()
-    worker = asyncio.create_task(
-        run_worker(settings, stop, interval=0.2, config=ReconcilerConfig(unschedulable_grace=2))
-    )
-    try:
+    async with _worker(api_settings, kube_cluster) as settings:
         project = await _project(client, world)
-        svc = (
-            await client.post(
-                _services(world, project),
-                token=world.owner.token,
-                json={"name": "api", "image": "nginx:1.26", "port": 80, "replicas": 2},
-            )
-        ).ok(201)
-        base = f"{_services(world, project)}/{svc['id']}"
+        base = await _service(client, world, project, image="nginx:1.26", port=80, replicas=2)
         dep = (await client.post(f"{base}/deploy", token=world.owner.token, json={})).ok(202)
         assert (await _wait_status(client, world, dep["id"]))["status"] == "healthy"
-    finally:
-        stop.set()
-        await asyncio.wait_for(worker, 30)
     served = create_app(settings)  # the same database, and a cluster to read logs from
     async with served.test_app():
         kube_client = ApiClient(served, client.tracker)

@@ -63,6 +63,10 @@ async def test_deploy_waits_for_healthy_or_failed_and_rollback(
             )
         ).ok()
 
+        # This served API has no KUBECONFIG: logs say so in one line (real logs: tests/realnode).
+        nologs = await cli.arun("service", "logs", "api", "--project", "web", env=env)
+        assert "has no Kubernetes cluster configured; set KUBECONFIG" in nologs.error()
+
         good = await cli.arun("service", "deploy", "api", "--project", "web", env=env)
         assert "is healthy (nginx:1.27)" in good.ok()
         assert "deploying api (nginx:1.27) as deployment" in good.err
