@@ -49,10 +49,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "proxy")]
 
 from meshploy_proxy.launch import proxy_command, wait_ready  # noqa: E402
+from meshploy_testbed.postgres import LocalPostgres, free_port  # noqa: E402
 
 from meshploy_core.db import migrate  # noqa: E402
 from meshploy_core.db.engine import create_engine  # noqa: E402
-from meshploy_core.localpg import LocalPostgres, free_port  # noqa: E402
 from meshploy_core.settings import Settings  # noqa: E402
 
 HOST = "bench.local"

@@ -7,9 +7,9 @@ import base64
 import click
 
 from meshploy_core.cli.common import fail, run, settings_from_context
-from meshploy_core.crypto import generate_key, key_id
 from meshploy_core.db.engine import create_engine, keyring_from_settings
-from meshploy_core.db.rotation import RotationReport, count_stale, rotate
+from meshploy_core.encryption.keyring import generate_key, key_id
+from meshploy_core.encryption.rotation import RotationReport, count_stale, rotate
 
 
 @click.group("admin")

@@ -28,7 +28,6 @@ BUILTINS = {
         "Print the shell completion script (bash, zsh or fish).",
     ),
     "db": ("meshploy_core.cli.db:db", "Database schema migrations."),
-    "dev": ("meshploy_core.cli.dev:dev", "Run Meshploy locally with embedded defaults."),
     "mcp": ("meshploy_core.cli.mcp_cmd:mcp_cmd", "Serve the API as MCP tools over stdio."),
     "plugins": ("meshploy_core.cli.plugins:plugins", "Inspect installed plugins."),
     "serve": ("meshploy_core.cli.serve:serve_cmd", "Serve the API and dashboard."),

@@ -17,7 +17,7 @@ from meshploy_core.logs import configure_logging
 @click.pass_context
 def serve_cmd(ctx: click.Context, host: str | None, port: int | None) -> None:
     """Serve the API and dashboard with Hypercorn (the schema must be current)."""
-    from meshploy_core.app import create_app
+    from meshploy_core.app.factory import create_app
     from meshploy_core.db import migrate
     from meshploy_core.db.engine import create_engine
     from meshploy_core.serving import serve_until_signalled

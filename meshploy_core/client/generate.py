@@ -58,7 +58,7 @@ def document_from_app() -> dict[str, Any]:
     import asyncio
     import os
 
-    from meshploy_core.app import create_app
+    from meshploy_core.app.factory import create_app
     from meshploy_core.settings import load_settings
 
     settings = load_settings(

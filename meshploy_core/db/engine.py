@@ -9,8 +9,9 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
-from meshploy_core.crypto import KeyRing
-from meshploy_core.db.types import attach_keyring
+from meshploy_core.db import schema  # noqa: F401  (every table in the metadata before any query)
+from meshploy_core.encryption.columns import attach_keyring
+from meshploy_core.encryption.keyring import KeyRing
 from meshploy_core.settings import Settings
 
 

@@ -1,1 +1,2 @@
-"""Deploying services: the catalog of services, deployment requests, and the reconciler."""
+"""Deploying services: deployment requests and their logs, the reconciler that converges the
+cluster, and the leader-elected worker process that runs it."""

@@ -14,13 +14,16 @@ import uuid
 from sqlalchemy import select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from meshploy_core import audit
+from meshploy_core.audit import Actor
 from meshploy_core.db.base import utcnow
-from meshploy_core.db.models import Deployment, DeploymentEvent, Organization, Project, Service
-from meshploy_core.deploys.catalog import config_of, env_of, validate_config, workload_spec
+from meshploy_core.db.paging import Page, PageRequest, fetch_page
+from meshploy_core.deploys.models import Deployment, DeploymentEvent
 from meshploy_core.errors import Conflict, NotFound, ValidationFailed
-from meshploy_core.services import audit
-from meshploy_core.services.audit import Actor
-from meshploy_core.services.paging import Page, PageRequest, fetch_page
+from meshploy_core.organizations.models import Organization
+from meshploy_core.projects.models import Project
+from meshploy_core.services.catalog import config_of, env_of, validate_config, workload_spec
+from meshploy_core.services.models import Service
 
 ACTIVE = ("queued", "deploying")
 FINAL = ("healthy", "failed", "cancelled", "superseded")

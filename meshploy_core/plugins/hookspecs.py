@@ -102,8 +102,9 @@ def register_routes(app: Quart) -> Any:
 
     Called once, synchronously, by :func:`meshploy_core.app.create_app` while it builds the
     app (so implement it as a plain function, not ``async def``). Every view must declare its
-    authorization policy with :func:`meshploy_core.auth.policy.requires` or
-    :func:`~meshploy_core.auth.policy.public`; a view without one is refused at request time.
+    authorization policy with :func:`meshploy_core.authorization.policy.requires` or
+    :func:`~meshploy_core.authorization.policy.public`; a view without one is refused at
+    request time.
     """
 
 

@@ -10,10 +10,11 @@ import pytest
 from quart import Quart
 from sqlalchemy import text, update
 
-from meshploy_core.app import create_app, state
-from meshploy_core.auth.authn import client_address
+from meshploy_core.accounts.authn import client_address
+from meshploy_core.app.factory import create_app
+from meshploy_core.app.state import state
 from meshploy_core.db.base import utcnow
-from meshploy_core.db.models import Invitation
+from meshploy_core.organizations.models import Invitation
 from meshploy_core.settings import Settings
 from tests.fixtures.api import (
     PASSWORD,

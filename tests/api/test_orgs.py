@@ -11,8 +11,8 @@ from quart import Quart
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 
-from meshploy_core.app import state
-from meshploy_core.db.models import Membership
+from meshploy_core.app.state import state
+from meshploy_core.organizations.models import Membership
 from tests.fixtures.api import ApiClient, SecretTracker, World
 
 

@@ -3,7 +3,7 @@ in the logs."""
 
 from __future__ import annotations
 
-from meshploy_core.app import create_app
+from meshploy_core.app.factory import create_app
 from tests.fixtures.api import ApiClient, LogCapture, SecretTracker, World
 from tests.fixtures.postgres import settings_for
 

@@ -3,7 +3,8 @@ write-only passwords, audited without them, invisible to other organizations."""
 
 from __future__ import annotations
 
-from meshploy_core.services.registries import normalize_server, registry_of
+from meshploy_registries.credentials import normalize_server, registry_of
+
 from tests.fixtures.api import ApiClient, World
 
 

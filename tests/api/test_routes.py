@@ -7,8 +7,8 @@ import re
 
 from quart import Blueprint, Quart
 
-from meshploy_core.app import create_app
-from meshploy_core.auth.policy import PERMISSIONS, policy_of
+from meshploy_core.app.factory import create_app
+from meshploy_core.authorization.policy import PERMISSIONS, policy_of
 from meshploy_core.plugins import hookimpl
 from meshploy_core.plugins.manager import PluginManager
 from meshploy_core.settings import Settings

@@ -15,11 +15,12 @@ import pyotp
 from quart import Blueprint, Quart
 from sqlalchemy import text
 
-from meshploy_core.app import create_app, state
-from meshploy_core.auth.policy import public
+from meshploy_core.accounts.secrets import issue_token
+from meshploy_core.app.factory import create_app
+from meshploy_core.app.state import state
+from meshploy_core.authorization.policy import public
 from meshploy_core.plugins import hookimpl
 from meshploy_core.plugins.manager import PluginManager
-from meshploy_core.security.tokens import issue_token
 from meshploy_core.settings import Settings
 from tests.fixtures.api import PASSWORD, ApiClient, LogCapture, SecretTracker, World, create_token
 
@@ -164,10 +165,11 @@ async def test_internal_errors_never_echo_and_logs_redact_secrets(
 
 
 def test_secret_holding_objects_do_not_show_secrets_in_repr() -> None:
-    from meshploy_core.db.models import ApiToken, Invitation
-    from meshploy_core.services.memberships import IssuedInvitation
-    from meshploy_core.services.tokens import IssuedApiToken
-    from meshploy_core.services.twofactor import TotpSetup
+    from meshploy_core.accounts.models import ApiToken
+    from meshploy_core.accounts.tokens import IssuedApiToken
+    from meshploy_core.accounts.twofactor import TotpSetup
+    from meshploy_core.organizations.members import IssuedInvitation
+    from meshploy_core.organizations.models import Invitation
 
     secret = issue_token("mpt").secret
     objects = [

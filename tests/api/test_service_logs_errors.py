@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from meshploy_testbed.postgres import free_port
 
-from meshploy_core.localpg import free_port
 from meshploy_core.settings import Settings
 from tests.fixtures.api import ApiClient, World
 from tests.fixtures.postgres import settings_for

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from meshploy_core.app import create_app
+from meshploy_core.app.factory import create_app
 from meshploy_core.deploys.reconciler import ReconcilerConfig
 from meshploy_core.deploys.worker import run_worker
 from meshploy_core.kube.logs import decode_cursor

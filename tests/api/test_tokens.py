@@ -8,9 +8,9 @@ from datetime import timedelta
 from quart import Quart
 from sqlalchemy import text, update
 
-from meshploy_core.app import state
+from meshploy_core.accounts.models import ApiToken
+from meshploy_core.app.state import state
 from meshploy_core.db.base import utcnow
-from meshploy_core.db.models import ApiToken
 from tests.fixtures.api import ApiClient, World, create_token
 
 

@@ -9,7 +9,7 @@ import pyotp
 from quart import Quart
 from sqlalchemy import text
 
-from meshploy_core.app import state
+from meshploy_core.app.state import state
 from tests.fixtures.api import PASSWORD, Account, ApiClient, bootstrap
 
 

@@ -59,7 +59,7 @@ async def test_revoked_token_fails_on_the_next_call(
 
 
 async def test_unreachable_api_is_one_line(cli: Cli, owner: Owner) -> None:
-    from meshploy_core.localpg import free_port
+    from meshploy_testbed.postgres import free_port
 
     env = {"MESHPLOY_API_URL": f"http://127.0.0.1:{free_port()}", "MESHPLOY_TOKEN": owner.token}
     failed = (await cli.arun("project", "list", "--org", owner.org_id, env=env)).error()

@@ -6,11 +6,11 @@ import stat
 from pathlib import Path
 
 import pytest
+from meshploy_testbed.postgres import free_port
 
 from meshploy_core.client import credentials
 from meshploy_core.client.errors import ApiError, ApiUnreachable, NotConfigured
 from meshploy_core.client.http import ApiClient, normalize_base_url
-from meshploy_core.localpg import free_port
 from tests.fixtures.api import ServedApp
 from tests.fixtures.cli import Owner
 

@@ -13,15 +13,19 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from meshploy_core.audit import SYSTEM
 from meshploy_core.db.engine import session_factory
-from meshploy_core.db.models import Deployment, DeploymentEvent, Organization, Project, Route
-from meshploy_core.deploys import catalog, deployments
-from meshploy_core.deploys.catalog import ServiceConfig
+from meshploy_core.deploys import deployments
+from meshploy_core.deploys.models import Deployment, DeploymentEvent
 from meshploy_core.deploys.reconciler import ReconcilerConfig
 from meshploy_core.deploys.worker import run_worker
 from meshploy_core.kube.adapter import KubeAdapter
 from meshploy_core.kube.spec import namespace_for
-from meshploy_core.services.audit import SYSTEM
+from meshploy_core.organizations.models import Organization
+from meshploy_core.projects.models import Project
+from meshploy_core.routing.models import Route
+from meshploy_core.services import catalog
+from meshploy_core.services.catalog import ServiceConfig
 from meshploy_core.settings import Settings
 from tests.fixtures.kube import KubeTestCluster
 

@@ -8,9 +8,10 @@ import base64
 import json
 from typing import Any
 
+from meshploy_registries import credentials as registries
+
+from meshploy_core.audit import SYSTEM
 from meshploy_core.kube.manifests import pull_secret_name
-from meshploy_core.services import registries
-from meshploy_core.services.audit import SYSTEM
 from tests.deploys.conftest import DeployBed
 
 IMAGE = "registry.example.com:5000/acme/api:1"

@@ -8,9 +8,9 @@ from typing import Any
 
 from kubernetes.aio.client import AppsV1Api
 
-from meshploy_core.deploys import catalog
-from meshploy_core.deploys.upstreams import node_addresses
 from meshploy_core.kube.spec import ANNOTATION_DEPLOYMENT
+from meshploy_core.routing.upstreams import node_addresses
+from meshploy_core.services import catalog
 from tests.deploys.conftest import DOMAIN, DeployBed, poll
 from tests.fixtures.kube import KubeTestCluster
 
@@ -196,9 +196,9 @@ async def test_newer_deploy_supersedes_queued_and_cancel(bed: DeployBed) -> None
     second = await bed.deploy(sid)
     assert (await bed.deployment(first)).status == "superseded"
     async with bed.sessions() as s:
-        from meshploy_core.db.models import Deployment
+        from meshploy_core.audit import SYSTEM
         from meshploy_core.deploys import deployments
-        from meshploy_core.services.audit import SYSTEM
+        from meshploy_core.deploys.models import Deployment
 
         dep = await s.get(Deployment, second)
         assert dep is not None
@@ -214,7 +214,7 @@ async def test_deleting_a_service_removes_objects_and_route(bed: DeployBed, work
     await poll(lambda: bed.route(hostname), 20, "the route to appear")
     async with bed.sessions() as s:
         svc = await catalog.get_service(s, bed.project, sid)
-        from meshploy_core.services.audit import SYSTEM
+        from meshploy_core.audit import SYSTEM
 
         await catalog.delete_service(s, SYSTEM, bed.project, svc)
         await s.commit()
@@ -262,8 +262,8 @@ async def test_deleting_a_project_removes_its_namespace(bed: DeployBed, worker: 
     sid = await bed.create_service()
     assert (await bed.wait_status(await bed.deploy(sid), "healthy", "failed")).status == "healthy"
     async with bed.sessions() as s:
-        from meshploy_core.services import projects
-        from meshploy_core.services.audit import SYSTEM
+        from meshploy_core.audit import SYSTEM
+        from meshploy_core.projects import projects
 
         await projects.delete_project(s, SYSTEM, bed.org.id, bed.project.id)
         await s.commit()

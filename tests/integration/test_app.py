@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from meshploy_core.app import create_app, state
+from meshploy_core.app.factory import create_app
+from meshploy_core.app.state import state
 from meshploy_core.errors import ConfigError
 from meshploy_core.plugins.manager import PluginManager
 from meshploy_core.settings import Settings, load_settings

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+from meshploy_testbed.postgres import free_port
 
-from meshploy_core.localpg import free_port
 from tests.fixtures.postgres import make_temp_dir, random_key_b64
 
 PROXY_PORTS = (free_port(), free_port())

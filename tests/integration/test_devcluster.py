@@ -21,10 +21,10 @@ import pytest
 from click.testing import CliRunner
 from kubernetes.aio import client as kclient
 from kubernetes.aio import watch as kwatch
+from meshploy_testbed.cluster import GoToolchainMissingError, ensure_binaries
+from meshploy_testbed.cluster.cli import cluster as cluster_cli
+from meshploy_testbed.cluster.processes import process_start_time
 
-from meshploy_core.devcluster import GoToolchainMissingError, ensure_binaries
-from meshploy_core.devcluster.cli import cluster as cluster_cli
-from meshploy_core.devcluster.processes import process_start_time
 from tests.fixtures.kube import (
     BUILDER_NODE,
     WORKER_NODES,
@@ -504,7 +504,7 @@ def _alive(pid: int) -> bool:
 async def test_a_killed_launcher_leaves_no_process_behind(tmp_path: Path) -> None:
     script = textwrap.dedent("""
         import json, sys
-        from meshploy_core.devcluster import DevCluster
+        from meshploy_testbed.cluster import DevCluster
         dev = DevCluster().start()
         print(json.dumps([p.pid for p in dev.processes]), flush=True)
         sys.stdin.read()  # block until the test kills us

@@ -12,10 +12,13 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from meshploy_core.crypto import generate_key, key_id
+from meshploy_core.accounts.models import User
 from meshploy_core.db.engine import create_engine, session_factory
-from meshploy_core.db.models import Organization, Project, Service, User
+from meshploy_core.encryption.keyring import generate_key, key_id
 from meshploy_core.errors import DecryptionError
+from meshploy_core.organizations.models import Organization
+from meshploy_core.projects.models import Project
+from meshploy_core.services.models import Service
 from meshploy_core.settings import Settings
 from tests.fixtures.postgres import settings_for
 

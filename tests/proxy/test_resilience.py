@@ -15,10 +15,10 @@ import asyncpg
 import httpx
 import pytest
 from meshploy_proxy.launch import proxy_command, readiness, wait_ready
+from meshploy_testbed.postgres import LocalPostgres, free_port
 
 from meshploy_core.db import migrate
 from meshploy_core.db.engine import create_engine
-from meshploy_core.localpg import LocalPostgres, free_port
 from tests.fixtures.postgres import make_temp_dir, settings_for
 from tests.fixtures.proxy import ProxyProcess, Routes, poll, start_proxy, unique_host
 from tests.proxy import upstream_app

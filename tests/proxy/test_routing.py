@@ -9,8 +9,8 @@ from typing import Any
 
 import httpx
 import pytest
+from meshploy_testbed.postgres import free_port
 
-from meshploy_core.localpg import free_port
 from tests.fixtures.proxy import ProxyProcess, Routes, poll, unique_host
 from tests.proxy import upstream_app
 from tests.proxy.client import exchange, get

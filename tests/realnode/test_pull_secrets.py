@@ -20,15 +20,15 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from meshploy_registries import credentials as registries
+from meshploy_testbed.realnode import images
+from meshploy_testbed.realnode.registry import AUTH_REALM
 
-from meshploy_core.devcluster import images
-from meshploy_core.devcluster.registry import AUTH_REALM
+from meshploy_core.audit import SYSTEM
 from meshploy_core.kube import manifests
 from meshploy_core.kube.adapter import KubeAdapter
 from meshploy_core.kube.rollout import Phase, RolloutVerdict, evaluate
 from meshploy_core.kube.spec import HealthCheck, WorkloadSpec
-from meshploy_core.services import registries
-from meshploy_core.services.audit import SYSTEM
 from tests.deploys.conftest import DOMAIN, DeployBed, new_bed, poll
 from tests.fixtures.kube import wait_for
 from tests.fixtures.proxy import start_proxy

@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from meshploy_testbed.realnode import hostnet
 
-from meshploy_core.devcluster import hostnet
 from meshploy_core.kube import manifests
 from meshploy_core.kube.adapter import KubeAdapter
 from meshploy_core.kube.rollout import Phase, RolloutVerdict, evaluate

@@ -12,16 +12,18 @@ import tempfile
 import textwrap
 from pathlib import Path
 
-from meshploy_core.devcluster import hostnet
-from meshploy_core.devcluster.api import poll_until
-from meshploy_core.devcluster.realnet import STATE_DIR, reap_stale
+from meshploy_testbed.cluster.api import poll_until
+from meshploy_testbed.realnode import hostnet
+from meshploy_testbed.realnode.realnet import STATE_DIR, reap_stale
+
 from tests.fixtures.realnode import RealBed
 
 _OWNER = textwrap.dedent(
     """
     import sys, time
     from pathlib import Path
-    from meshploy_core.devcluster import DevCluster, images
+    from meshploy_testbed.cluster import DevCluster
+    from meshploy_testbed.realnode import images
     cluster = DevCluster(workdir=Path(sys.argv[1])).start()
     node = cluster.add_real_node("doomed")
     ref = cluster.real_nodes.push(images.pause_image(), "meshploy/sleeper", "1")

@@ -6,7 +6,7 @@ import base64
 
 import pytest
 
-from meshploy_core.crypto import KeyRing, generate_key, is_ciphertext, key_id
+from meshploy_core.encryption.keyring import KeyRing, generate_key, is_ciphertext, key_id
 from meshploy_core.errors import DecryptionError
 
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from meshploy_core.security.passwords import hash_password, verify_password
-from meshploy_core.security.tokens import hash_token, issue_token, token_matches
+from meshploy_core.accounts.passwords import hash_password, verify_password
+from meshploy_core.accounts.secrets import hash_token, issue_token, token_matches
 
 
 def test_password_hash_verifies_and_is_not_plaintext() -> None:

@@ -1,7 +1,7 @@
 """The ``/api/v1`` blueprints. Each handler: decode -> validate -> service -> encode.
 
-Every view declares its permission with :func:`meshploy_core.auth.policy.requires` (or
-:func:`~meshploy_core.auth.policy.public`); :func:`blueprints` lists them for the plugin.
+Every view declares its permission with :func:`meshploy_core.authorization.policy.requires` (or
+:func:`~meshploy_core.authorization.policy.public`); :func:`blueprints` lists them for the plugin.
 """
 
 from __future__ import annotations

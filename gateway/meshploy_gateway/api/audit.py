@@ -8,10 +8,10 @@ from pydantic import AwareDatetime, Field
 from quart import Blueprint
 from quart_schema import validate_querystring, validate_response
 
-from meshploy_core.api.context import db
-from meshploy_core.api.pagination import Page, PageQuery, page_of, page_request
-from meshploy_core.auth.policy import requires
-from meshploy_core.services import audit
+from meshploy_core import audit
+from meshploy_core.authorization.policy import requires
+from meshploy_core.web.context import db
+from meshploy_core.web.pagination import Page, PageQuery, page_of, page_request
 from meshploy_gateway.api.models import NO_CONTROL, AuditEventOut
 
 bp = Blueprint("audit", __name__, url_prefix="/api/v1")

@@ -11,13 +11,14 @@ from quart import Blueprint, after_this_request
 from quart.typing import ResponseTypes
 from quart_schema import validate_request, validate_response
 
-from meshploy_core.api.context import actor, client_ip, current_user, db, principal, settings
-from meshploy_core.api.openapi import destructive, no_content, problems
-from meshploy_core.auth.authn import SESSION_COOKIE, csrf_token_for
-from meshploy_core.auth.policy import public, requires
-from meshploy_core.auth.ratelimit import LoginRateLimiter
-from meshploy_core.services import accounts, tokens, twofactor
-from meshploy_core.services.audit import Actor
+from meshploy_core.accounts import tokens, twofactor, users
+from meshploy_core.accounts.authn import SESSION_COOKIE, csrf_token_for
+from meshploy_core.accounts.ratelimit import LoginRateLimiter
+from meshploy_core.audit import Actor
+from meshploy_core.authorization.policy import public, requires
+from meshploy_core.organizations import registration
+from meshploy_core.web.context import actor, client_ip, current_user, db, principal, settings
+from meshploy_core.web.openapi import destructive, no_content, problems
 from meshploy_gateway.api.models import (
     AnyPassword,
     Email,
@@ -140,7 +141,7 @@ class RecoveryCodesOut(BaseModel):
 @validate_response(AuthStatus)
 async def auth_status() -> AuthStatus:
     """Whether the first account still has to be created."""
-    done = await accounts.is_bootstrapped(db())
+    done = await users.is_bootstrapped(db())
     return AuthStatus(bootstrap_required=not done, registration="invitation" if done else "open")
 
 
@@ -152,7 +153,7 @@ async def auth_status() -> AuthStatus:
 async def register(data: RegisterIn) -> tuple[RegisterOut, int]:
     """Create an account (the first owns a new organization; later ones need an invitation)."""
     session = db()
-    result = await accounts.register(
+    result = await registration.register(
         session,
         actor(),
         email=data.email,
@@ -177,7 +178,7 @@ async def register(data: RegisterIn) -> tuple[RegisterOut, int]:
 async def login(data: LoginIn) -> LoginOut:
     """Log in with email and password (and a second factor when enabled)."""
     conf, session = settings(), db()
-    user = await accounts.login(
+    user = await users.login(
         session,
         LoginRateLimiter.from_settings(conf),
         actor(),
@@ -271,7 +272,7 @@ async def me() -> MeOut:
 async def change_password(data: PasswordIn) -> tuple[str, int]:
     """Change your password; your other login sessions end."""
     session, who = db(), principal()
-    await accounts.change_password(
+    await users.change_password(
         session,
         actor(),
         who.user,

@@ -9,11 +9,11 @@ import uuid
 from quart import Blueprint
 from quart_schema import validate_querystring, validate_response
 
-from meshploy_core.api.context import actor, db
-from meshploy_core.api.openapi import destructive, problems
-from meshploy_core.auth.policy import requires
+from meshploy_core.authorization.policy import requires
 from meshploy_core.deploys import deployments
 from meshploy_core.deploys.deployments import FINAL
+from meshploy_core.web.context import actor, db
+from meshploy_core.web.openapi import destructive, problems
 from meshploy_gateway.api.service_models import DeploymentOut, LogLineOut, LogOut, LogQuery
 
 bp = Blueprint("deployments", __name__, url_prefix="/api/v1/orgs/<uuid:org_id>/deployments")

@@ -10,12 +10,13 @@ from quart import Blueprint
 from quart_schema import validate_querystring, validate_request, validate_response
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from meshploy_core.api.context import actor, current_user, db
-from meshploy_core.api.openapi import destructive, no_content, problems
-from meshploy_core.api.pagination import Page, PageQuery, page_of, page_request
-from meshploy_core.auth.policy import requires
-from meshploy_core.services import memberships, organizations
-from meshploy_core.services.memberships import Member
+from meshploy_core.authorization.policy import requires
+from meshploy_core.organizations import members as memberships
+from meshploy_core.organizations import orgs as organizations
+from meshploy_core.organizations.members import Member
+from meshploy_core.web.context import actor, current_user, db
+from meshploy_core.web.openapi import destructive, no_content, problems
+from meshploy_core.web.pagination import Page, PageQuery, page_of, page_request
 from meshploy_gateway.api.models import (
     AssignableRole,
     Email,

@@ -13,9 +13,12 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from meshploy_core.db.models import ApiToken, AuditEvent, Invitation, Organization, Project, User
-from meshploy_core.services.memberships import invitation_status
-from meshploy_core.services.slugs import MAX_LABEL, label_problem
+from meshploy_core.accounts.models import ApiToken, User
+from meshploy_core.audit.models import AuditEvent
+from meshploy_core.names import MAX_LABEL, label_problem
+from meshploy_core.organizations.members import invitation_status
+from meshploy_core.organizations.models import Invitation, Organization
+from meshploy_core.projects.models import Project
 
 NO_CONTROL = r"^[^\x00-\x1f\x7f]*$"
 EMAIL_PATTERN = r"^[^@ \x00-\x1f\x7f]+@[^@ \x00-\x1f\x7f]+\.[^@ .\x00-\x1f\x7f]+$"

@@ -8,12 +8,12 @@ from pydantic import Field
 from quart import Blueprint
 from quart_schema import validate_querystring, validate_request, validate_response
 
-from meshploy_core.api.context import access, actor, current_user, db
-from meshploy_core.api.openapi import destructive, no_content, problems
-from meshploy_core.api.pagination import Page, PageQuery, page_of, page_request
-from meshploy_core.auth.policy import requires
-from meshploy_core.services import organizations
-from meshploy_core.services.organizations import OrgWithRole
+from meshploy_core.authorization.policy import requires
+from meshploy_core.organizations import orgs as organizations
+from meshploy_core.organizations.orgs import OrgWithRole
+from meshploy_core.web.context import access, actor, current_user, db
+from meshploy_core.web.openapi import destructive, no_content, problems
+from meshploy_core.web.pagination import Page, PageQuery, page_of, page_request
 from meshploy_gateway.api.members import member_out
 from meshploy_gateway.api.models import Input, MemberOut, Name, OrgOut, Slug
 

@@ -8,11 +8,11 @@ from pydantic import Field
 from quart import Blueprint
 from quart_schema import validate_querystring, validate_request, validate_response
 
-from meshploy_core.api.context import actor, db
-from meshploy_core.api.openapi import no_content, problems
-from meshploy_core.api.pagination import Page, PageQuery, page_of, page_request
-from meshploy_core.auth.policy import requires
-from meshploy_core.services import projects
+from meshploy_core.authorization.policy import requires
+from meshploy_core.projects import projects
+from meshploy_core.web.context import actor, db
+from meshploy_core.web.openapi import no_content, problems
+from meshploy_core.web.pagination import Page, PageQuery, page_of, page_request
 from meshploy_gateway.api.models import Input, Name, ProjectOut, Slug
 
 bp = Blueprint("projects", __name__, url_prefix="/api/v1/orgs/<uuid:org_id>/projects")

@@ -14,16 +14,16 @@ from pydantic import BaseModel, ConfigDict, Field
 from quart import Blueprint, current_app
 from quart_schema import validate_querystring, validate_response
 
-from meshploy_core.api.context import db
-from meshploy_core.api.openapi import problems
-from meshploy_core.app import kube_of
-from meshploy_core.auth.policy import requires
-from meshploy_core.deploys import catalog
+from meshploy_core.app.state import kube_of
+from meshploy_core.authorization.policy import requires
 from meshploy_core.errors import Unavailable, ValidationFailed
 from meshploy_core.kube import logs as kube_logs
 from meshploy_core.kube.adapter import KubeError
 from meshploy_core.kube.spec import namespace_for
-from meshploy_core.services import projects
+from meshploy_core.projects import projects
+from meshploy_core.services import catalog
+from meshploy_core.web.context import db
+from meshploy_core.web.openapi import problems
 
 bp = Blueprint(
     "service_logs",

@@ -13,8 +13,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, Field
 
-from meshploy_core.db.models import Deployment, DeploymentEvent, Service
-from meshploy_core.deploys.catalog import ServiceConfig, config_of, env_of
+from meshploy_core.deploys.models import Deployment, DeploymentEvent
 from meshploy_core.kube.spec import (
     CPU,
     DNS_LABEL,
@@ -23,6 +22,8 @@ from meshploy_core.kube.spec import (
     Resources,
     dns_label_problem,
 )
+from meshploy_core.services.catalog import ServiceConfig, config_of, env_of
+from meshploy_core.services.models import Service
 from meshploy_gateway.api.models import NO_CONTROL, Input
 
 MASK: Literal["********"] = "********"

@@ -8,15 +8,17 @@ from pydantic import Field
 from quart import Blueprint
 from quart_schema import validate_querystring, validate_request, validate_response
 
-from meshploy_core.api.context import actor, db, settings
-from meshploy_core.api.openapi import destructive, no_content, problems
-from meshploy_core.api.pagination import Page, PageQuery, page_of, page_request
-from meshploy_core.auth.policy import requires
-from meshploy_core.db.models import Organization, Project
-from meshploy_core.deploys import catalog, deployments
+from meshploy_core.authorization.policy import requires
+from meshploy_core.db.paging import Page as ServicePage
+from meshploy_core.deploys import deployments
 from meshploy_core.errors import NotFound
-from meshploy_core.services import projects
-from meshploy_core.services.paging import Page as ServicePage
+from meshploy_core.organizations.models import Organization
+from meshploy_core.projects import projects
+from meshploy_core.projects.models import Project
+from meshploy_core.services import catalog
+from meshploy_core.web.context import actor, db, settings
+from meshploy_core.web.openapi import destructive, no_content, problems
+from meshploy_core.web.pagination import Page, PageQuery, page_of, page_request
 from meshploy_gateway.api.service_models import (
     DeployIn,
     DeploymentOut,

@@ -13,12 +13,12 @@ from datetime import timedelta
 from quart import Blueprint
 from quart_schema import validate_querystring, validate_request, validate_response
 
-from meshploy_core.api.context import actor, current_user, db
-from meshploy_core.api.openapi import destructive, no_content
-from meshploy_core.api.pagination import Page, PageQuery, page_of, page_request
-from meshploy_core.auth.policy import requires
+from meshploy_core.accounts import tokens
+from meshploy_core.authorization.policy import requires
 from meshploy_core.db.base import utcnow
-from meshploy_core.services import tokens
+from meshploy_core.web.context import actor, current_user, db
+from meshploy_core.web.openapi import destructive, no_content
+from meshploy_core.web.pagination import Page, PageQuery, page_of, page_request
 from meshploy_gateway.api.models import TokenCreated, TokenIn, TokenOut
 
 bp = Blueprint("tokens", __name__, url_prefix="/api/v1")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from alembic import context
 
-from meshploy_core.db.models import Base
+from meshploy_core.db.schema import Base
 
 connection = context.config.attributes.get("connection")
 if connection is None:

@@ -1,1 +1,0 @@
-"""Authentication (who is calling), authorization (may they) and login rate limiting."""

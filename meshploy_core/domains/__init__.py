@@ -1,0 +1,1 @@
+"""Hostnames an organization serves: the platform domain and verified custom domains."""

@@ -1,0 +1,1 @@
+"""Secrets at rest: AES-256-GCM key ring, the encrypted column type, and key rotation."""

@@ -1,0 +1,1 @@
+"""Machines in the mesh that run workloads."""

@@ -1,0 +1,1 @@
+"""Organizations (tenants): members and their roles, invitations, and registration."""
