@@ -169,7 +169,11 @@ class Settings:
     login_window: int = 900
     #: Peers whose X-Forwarded-For is believed (Caddy and the edge proxy); empty trusts none.
     trusted_proxies: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
-    extra: Mapping[str, Any] = field(default_factory=dict, repr=False)
+    #: Each plugin's own settings, by normalized plugin name (see :func:`normalize_plugin_name`):
+    #: the ``[plugins.<name>]`` tables of the config file, overridden by
+    #: ``MESHPLOY_PLUGIN_<NAME>__<KEY>`` variables. Validated by the plugin manager against the
+    #: model each plugin declares (``plugin_settings`` hook).
+    plugins: Mapping[str, Mapping[str, Any]] = field(default_factory=dict, repr=False)
 
     def require_database_url(self) -> str:
         """Return the database URL or stop with the one-line error naming the variable."""
@@ -219,7 +223,42 @@ _VARS: tuple[_Var, ...] = (
 )
 
 
-def _read_config_file(path: Path) -> dict[str, str]:
+PLUGIN_ENV_PREFIX = "MESHPLOY_PLUGIN_"
+
+
+def normalize_plugin_name(name: str) -> str:
+    """How plugin names are compared in settings: lower case, ``-`` as ``_``."""
+    return name.strip().lower().replace("-", "_")
+
+
+def _plugin_sections(
+    file_sections: Any, env: Mapping[str, str], path: Path | None
+) -> dict[str, dict[str, Any]]:
+    sections: dict[str, dict[str, Any]] = {}
+    if file_sections is not None:
+        if not isinstance(file_sections, dict) or not all(
+            isinstance(v, dict) for v in file_sections.values()
+        ):
+            raise ConfigError(
+                f"MESHPLOY_CONFIG file {path}: 'plugins' must hold one table per plugin, "
+                "like [plugins.coredns]"
+            )
+        for name, values in file_sections.items():
+            sections.setdefault(normalize_plugin_name(name), {}).update(values)
+    for key, value in env.items():
+        if not key.startswith(PLUGIN_ENV_PREFIX):
+            continue
+        name, sep, setting = key[len(PLUGIN_ENV_PREFIX) :].partition("__")
+        if not sep or not name or not setting:
+            raise ConfigError(
+                f"{key} must look like MESHPLOY_PLUGIN_<NAME>__<SETTING> (two underscores "
+                "between the plugin name and the setting)"
+            )
+        sections.setdefault(normalize_plugin_name(name), {})[setting.lower()] = value
+    return sections
+
+
+def _read_config_file(path: Path) -> dict[str, Any]:
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -227,13 +266,17 @@ def _read_config_file(path: Path) -> dict[str, str]:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"MESHPLOY_CONFIG file {path} is not valid TOML: {exc}") from None
     known = {v.env for v in _VARS}
-    values: dict[str, str] = {}
+    values: dict[str, Any] = {}
     for key, value in data.items():
+        if key == "plugins":
+            values["plugins"] = value
+            continue
         env_name = key.upper()
         if env_name not in known:
             raise ConfigError(
                 f"MESHPLOY_CONFIG file {path} has unknown setting {key!r}; "
-                f"known: {', '.join(sorted(k.lower() for k in known))}"
+                f"known: {', '.join(sorted(k.lower() for k in known))}, and [plugins.<name>] "
+                "tables"
             )
         values[env_name] = value if isinstance(value, str) else str(value).lower()
     return values
@@ -249,9 +292,12 @@ def load_settings(
     """
     env = dict(os.environ if environ is None else environ)
     path = config_file or env.get("MESHPLOY_CONFIG")
-    sources: dict[str, str] = _read_config_file(Path(path)) if path else {}
+    sources: dict[str, Any] = _read_config_file(Path(path)) if path else {}
+    file_plugins = sources.pop("plugins", None)
     sources.update({k: v for k, v in env.items() if k in {var.env for var in _VARS}})
-    values: dict[str, Any] = {}
+    values: dict[str, Any] = {
+        "plugins": _plugin_sections(file_plugins, env, Path(path) if path else None)
+    }
     for var in _VARS:
         raw = sources.get(var.env)
         if raw is None or (raw.strip() == "" and var.attr != "kubeconfig"):

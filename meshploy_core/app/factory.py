@@ -16,10 +16,11 @@ import secrets
 from quart import Quart, Response, g, request
 
 from meshploy_core.app.health import health_blueprint
-from meshploy_core.app.state import EXTENSION_KEY, AppState, close_state, state
+from meshploy_core.app.state import EXTENSION_KEY, AppState, close_state, kube_of, state
 from meshploy_core.db.engine import create_engine, keyring_from_settings, session_factory
 from meshploy_core.logs import request_id_var
-from meshploy_core.plugins.manager import PluginManager
+from meshploy_core.plugins.context import Process, ProcessResources
+from meshploy_core.plugins.manager import CONTEXT, PluginManager
 from meshploy_core.settings import Settings
 from meshploy_core.web import install_api
 
@@ -39,7 +40,7 @@ def create_app(settings: Settings, plugins: PluginManager | None = None) -> Quar
     keyring = keyring_from_settings(settings)
     app = Quart("meshploy")
     app.config["MAX_CONTENT_LENGTH"] = 1 * 1024 * 1024
-    manager = plugins or PluginManager.load()
+    manager = plugins or PluginManager.load(settings=settings, process=Process.API)
     app.extensions[EXTENSION_KEY] = AppState(settings=settings, plugins=manager, keyring=keyring)
     app.register_blueprint(health_blueprint())
 
@@ -59,13 +60,14 @@ def create_app(settings: Settings, plugins: PluginManager | None = None) -> Quar
     # After the request id hook, so the policy check and error answers carry the id.
     install_api(app)
     # Each plugin on its own: one that raises is recorded in manager.failures, others load.
-    manager.call_each_sync("register_routes", app=app)
+    manager.call_sync("register_routes", app=app, context=CONTEXT)
 
     @app.before_serving
     async def _open() -> None:
         st = state(app)
         st.engine = create_engine(settings)
         st.sessions = session_factory(st.engine)
+        st.plugins.bind(ProcessResources(sessions=st.sessions, kube=lambda: kube_of(app)))
 
     @app.after_serving
     async def _close() -> None:

@@ -17,8 +17,10 @@ import click
 
 from meshploy_core import __version__
 from meshploy_core.cli.nouns import noun_groups
-from meshploy_core.errors import MeshployError
-from meshploy_core.plugins.manager import PluginManager
+from meshploy_core.errors import ConfigError, MeshployError, PluginError
+from meshploy_core.plugins.catalogs import current_plugin
+from meshploy_core.plugins.manager import CONTEXT, PluginManager
+from meshploy_core.settings import Settings, load_settings
 
 #: Built-in commands: name -> ("module:attribute", help line shown by ``meshploy --help``).
 BUILTINS = {
@@ -35,6 +37,16 @@ BUILTINS = {
 }
 
 
+def _settings_or_defaults(ctx: click.Context | None) -> Settings:
+    """The settings plugins see in the CLI; a broken config file is reported by the command
+    that needs it, so plugins then see the defaults."""
+    config = ((ctx.find_root().obj or {}) if ctx is not None else {}).get("config")
+    try:
+        return load_settings(config_file=config)
+    except ConfigError:
+        return Settings()
+
+
 class RootGroup(click.Group):
     """The root group: built-ins imported on use, plugin commands loaded on demand."""
 
@@ -45,12 +57,20 @@ class RootGroup(click.Group):
     def plugin_manager(self, ctx: click.Context | None = None) -> PluginManager:
         """Load plugins (once) and let them add their commands."""
         if self.manager is None:
-            self.manager = PluginManager.load()
-            self.manager.call_each_sync("register_commands", cli=self)
+            self.manager = PluginManager.load(settings=_settings_or_defaults(ctx))
+            self.manager.call_sync("register_commands", cli=self, context=CONTEXT)
         if ctx is not None:
             obj = ctx.find_root().ensure_object(dict)
             obj.setdefault("plugins", self.manager)
         return self.manager
+
+    def add_command(self, cmd: click.Command, name: str | None = None) -> None:
+        """Add a command; a plugin may not replace one that exists (built-in or another's)."""
+        name = name or cmd.name
+        plugin = current_plugin.get()
+        if plugin != "<core>" and (name in self.commands or name in BUILTINS):
+            raise PluginError(f"{plugin}: the command {name!r} exists already; not replaced")
+        super().add_command(cmd, name)
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         if cmd_name not in self.commands and cmd_name in BUILTINS:

@@ -20,6 +20,66 @@ class OperationMethods:
         """Call ``operation_id`` with ``args`` (path, query and body by name)."""
         raise NotImplementedError
 
+    async def list_registry_credentials(
+        self,
+        *,
+        org_id: str | None = None,
+        limit: int | Unset = UNSET,
+        cursor: str | Unset | None = UNSET,
+    ) -> m.PageRegistryCredentialOut:
+        """The registries this organization has credentials for (never the passwords). ``GET
+        /api/v1/orgs/{org_id}/registry-credentials`` (registry:read)."""
+        _args: dict[str, Any] = {"org_id": org_id, "limit": limit, "cursor": cursor}
+        result = await self.call("list_registry_credentials", _args)
+        return cast("m.PageRegistryCredentialOut", result)
+
+    async def create_registry_credential(
+        self,
+        *,
+        org_id: str | None = None,
+        server: str,
+        username: str,
+        password: str,
+    ) -> m.RegistryCredentialOut:
+        """Store credentials for a private registry (its images are pulled with them). ``POST
+        /api/v1/orgs/{org_id}/registry-credentials`` (registry:write)."""
+        _args: dict[str, Any] = {
+            "org_id": org_id,
+            "server": server,
+            "username": username,
+            "password": password,
+        }
+        return cast("m.RegistryCredentialOut", await self.call("create_registry_credential", _args))
+
+    async def update_registry_credential(
+        self,
+        *,
+        org_id: str | None = None,
+        credential_id: str,
+        username: str | Unset | None = UNSET,
+        password: str | Unset | None = UNSET,
+    ) -> m.RegistryCredentialOut:
+        """Change the username and/or password (used from the next deploy or rollback on).
+        ``PATCH /api/v1/orgs/{org_id}/registry-credentials/{credential_id}`` (registry:write)."""
+        _args: dict[str, Any] = {
+            "org_id": org_id,
+            "credential_id": credential_id,
+            "username": username,
+            "password": password,
+        }
+        return cast("m.RegistryCredentialOut", await self.call("update_registry_credential", _args))
+
+    async def delete_registry_credential(
+        self,
+        *,
+        org_id: str | None = None,
+        credential_id: str,
+    ) -> None:
+        """Forget the credentials; later deploys pull that registry's images anonymously.
+        ``DELETE /api/v1/orgs/{org_id}/registry-credentials/{credential_id}`` (registry:write)."""
+        _args: dict[str, Any] = {"org_id": org_id, "credential_id": credential_id}
+        await self.call("delete_registry_credential", _args)
+
     async def auth_status(self) -> m.AuthStatus:
         """Whether the first account still has to be created. ``GET /api/v1/auth/status``
         (public)."""
@@ -332,66 +392,6 @@ class OperationMethods:
         /api/v1/orgs/{org_id}/projects/{project_id}`` (project:delete)."""
         _args: dict[str, Any] = {"org_id": org_id, "project_id": project_id}
         await self.call("delete_project", _args)
-
-    async def list_registry_credentials(
-        self,
-        *,
-        org_id: str | None = None,
-        limit: int | Unset = UNSET,
-        cursor: str | Unset | None = UNSET,
-    ) -> m.PageRegistryCredentialOut:
-        """The registries this organization has credentials for (never the passwords). ``GET
-        /api/v1/orgs/{org_id}/registry-credentials`` (registry:read)."""
-        _args: dict[str, Any] = {"org_id": org_id, "limit": limit, "cursor": cursor}
-        result = await self.call("list_registry_credentials", _args)
-        return cast("m.PageRegistryCredentialOut", result)
-
-    async def create_registry_credential(
-        self,
-        *,
-        org_id: str | None = None,
-        server: str,
-        username: str,
-        password: str,
-    ) -> m.RegistryCredentialOut:
-        """Store credentials for a private registry (its images are pulled with them). ``POST
-        /api/v1/orgs/{org_id}/registry-credentials`` (registry:write)."""
-        _args: dict[str, Any] = {
-            "org_id": org_id,
-            "server": server,
-            "username": username,
-            "password": password,
-        }
-        return cast("m.RegistryCredentialOut", await self.call("create_registry_credential", _args))
-
-    async def update_registry_credential(
-        self,
-        *,
-        org_id: str | None = None,
-        credential_id: str,
-        username: str | Unset | None = UNSET,
-        password: str | Unset | None = UNSET,
-    ) -> m.RegistryCredentialOut:
-        """Change the username and/or password (used from the next deploy or rollback on).
-        ``PATCH /api/v1/orgs/{org_id}/registry-credentials/{credential_id}`` (registry:write)."""
-        _args: dict[str, Any] = {
-            "org_id": org_id,
-            "credential_id": credential_id,
-            "username": username,
-            "password": password,
-        }
-        return cast("m.RegistryCredentialOut", await self.call("update_registry_credential", _args))
-
-    async def delete_registry_credential(
-        self,
-        *,
-        org_id: str | None = None,
-        credential_id: str,
-    ) -> None:
-        """Forget the credentials; later deploys pull that registry's images anonymously.
-        ``DELETE /api/v1/orgs/{org_id}/registry-credentials/{credential_id}`` (registry:write)."""
-        _args: dict[str, Any] = {"org_id": org_id, "credential_id": credential_id}
-        await self.call("delete_registry_credential", _args)
 
     async def list_services(
         self,

@@ -9,6 +9,16 @@ from __future__ import annotations
 from typing import Any, Literal, NotRequired, TypedDict
 
 
+class RegistryCredentialOut(TypedDict):
+    """A stored credential: never its password."""
+
+    id: str
+    server: str
+    username: str
+    created_at: str
+    updated_at: str
+
+
 class OrgOut(TypedDict):
     """An organization and the caller's role in it."""
 
@@ -85,16 +95,6 @@ class ProjectOut(TypedDict):
     name: str
     slug: str
     created_at: str
-
-
-class RegistryCredentialOut(TypedDict):
-    """A stored credential: never its password."""
-
-    id: str
-    server: str
-    username: str
-    created_at: str
-    updated_at: str
 
 
 class EnvVarOut(TypedDict):
@@ -213,6 +213,13 @@ class Problem(TypedDict):
     errors: NotRequired[list[FieldError] | None]
 
 
+class PageRegistryCredentialOut(TypedDict):
+    """The PageRegistryCredentialOut object."""
+
+    items: list[RegistryCredentialOut]
+    next_cursor: str | None
+
+
 class AuthStatus(TypedDict):
     """Whether the instance still waits for its first account."""
 
@@ -319,13 +326,6 @@ class PageProjectOut(TypedDict):
     """The PageProjectOut object."""
 
     items: list[ProjectOut]
-    next_cursor: str | None
-
-
-class PageRegistryCredentialOut(TypedDict):
-    """The PageRegistryCredentialOut object."""
-
-    items: list[RegistryCredentialOut]
     next_cursor: str | None
 
 

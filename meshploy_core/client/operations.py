@@ -12,6 +12,19 @@ from meshploy_core.client.spec import Operation, Param
 
 #: The document's component schemas (``$ref: #/components/schemas/<name>``).
 SCHEMAS: Final[dict[str, Any]] = {
+    "RegistryCredentialOut": {
+        "description": "A stored credential: never its password.",
+        "properties": {
+            "id": {"format": "uuid", "title": "Id", "type": "string"},
+            "server": {"title": "Server", "type": "string"},
+            "username": {"title": "Username", "type": "string"},
+            "created_at": {"format": "date-time", "title": "Created At", "type": "string"},
+            "updated_at": {"format": "date-time", "title": "Updated At", "type": "string"},
+        },
+        "required": ["id", "server", "username", "created_at", "updated_at"],
+        "title": "RegistryCredentialOut",
+        "type": "object",
+    },
     "OrgOut": {
         "description": "An organization and the caller's role in it.",
         "properties": {
@@ -150,19 +163,6 @@ SCHEMAS: Final[dict[str, Any]] = {
         },
         "required": ["id", "org_id", "name", "slug", "created_at"],
         "title": "ProjectOut",
-        "type": "object",
-    },
-    "RegistryCredentialOut": {
-        "description": "A stored credential: never its password.",
-        "properties": {
-            "id": {"format": "uuid", "title": "Id", "type": "string"},
-            "server": {"title": "Server", "type": "string"},
-            "username": {"title": "Username", "type": "string"},
-            "created_at": {"format": "date-time", "title": "Created At", "type": "string"},
-            "updated_at": {"format": "date-time", "title": "Updated At", "type": "string"},
-        },
-        "required": ["id", "server", "username", "created_at", "updated_at"],
-        "title": "RegistryCredentialOut",
         "type": "object",
     },
     "EnvVarOut": {
@@ -507,6 +507,255 @@ SCHEMAS: Final[dict[str, Any]] = {
 
 #: One entry per operation, in the document's order.
 OPERATIONS: Final[tuple[Operation, ...]] = (
+    Operation(
+        operation_id="list_registry_credentials",
+        method="GET",
+        path="/api/v1/orgs/{org_id}/registry-credentials",
+        noun="registry-credential",
+        verb="list",
+        summary="The registries this organization has credentials for (never the passwords).",
+        description="",
+        permission="registry:read",
+        writes=False,
+        destructive=False,
+        params=(
+            Param(
+                name="org_id",
+                location="path",
+                required=True,
+                schema={"type": "string", "format": "uuid"},
+                description="",
+            ),
+            Param(
+                name="limit",
+                location="query",
+                required=False,
+                schema={
+                    "default": 50,
+                    "maximum": 200,
+                    "minimum": 1,
+                    "title": "Limit",
+                    "type": "integer",
+                },
+                description="Page size.",
+            ),
+            Param(
+                name="cursor",
+                location="query",
+                required=False,
+                schema={
+                    "anyOf": [{"maxLength": 512, "type": "string"}, {"type": "null"}],
+                    "default": None,
+                    "title": "Cursor",
+                },
+                description="The next_cursor of the previous page.",
+            ),
+        ),
+        body=None,
+        body_required=False,
+        success_status=200,
+        response={
+            "properties": {
+                "items": {
+                    "items": {"$ref": "#/components/schemas/RegistryCredentialOut"},
+                    "title": "Items",
+                    "type": "array",
+                },
+                "next_cursor": {
+                    "anyOf": [{"type": "string"}, {"type": "null"}],
+                    "title": "Next Cursor",
+                },
+            },
+            "required": ["items", "next_cursor"],
+            "title": "Page[RegistryCredentialOut]",
+            "type": "object",
+        },
+    ),
+    Operation(
+        operation_id="create_registry_credential",
+        method="POST",
+        path="/api/v1/orgs/{org_id}/registry-credentials",
+        noun="registry-credential",
+        verb="create",
+        summary="Store credentials for a private registry (its images are pulled with them).",
+        description="Services whose image is on that registry use them from their next deploy on.",
+        permission="registry:write",
+        writes=True,
+        destructive=True,
+        params=(
+            Param(
+                name="org_id",
+                location="path",
+                required=True,
+                schema={"type": "string", "format": "uuid"},
+                description="",
+            ),
+        ),
+        body={
+            "additionalProperties": False,
+            "description": "Credentials for one registry.",
+            "properties": {
+                "server": {
+                    "description": (
+                        "Registry host, optionally with a port: ghcr.io, "
+                        "registry.example.com:5000, docker.io (Docker Hub). A scheme such as "
+                        "https:// is ignored."
+                    ),
+                    "examples": ["ghcr.io"],
+                    "maxLength": 300,
+                    "minLength": 1,
+                    "pattern": "^[^\\x00-\\x1f\\x7f]*$",
+                    "title": "Server",
+                    "type": "string",
+                },
+                "username": {
+                    "maxLength": 255,
+                    "minLength": 1,
+                    "pattern": "^[^\\x00-\\x1f\\x7f]*$",
+                    "title": "Username",
+                    "type": "string",
+                },
+                "password": {
+                    "description": "Password or access token with permission to pull. Write-only.",
+                    "maxLength": 16384,
+                    "minLength": 1,
+                    "title": "Password",
+                    "type": "string",
+                },
+            },
+            "required": ["server", "username", "password"],
+            "title": "RegistryCredentialIn",
+            "type": "object",
+        },
+        body_required=True,
+        success_status=201,
+        response={
+            "description": "A stored credential: never its password.",
+            "properties": {
+                "id": {"format": "uuid", "title": "Id", "type": "string"},
+                "server": {"title": "Server", "type": "string"},
+                "username": {"title": "Username", "type": "string"},
+                "created_at": {"format": "date-time", "title": "Created At", "type": "string"},
+                "updated_at": {"format": "date-time", "title": "Updated At", "type": "string"},
+            },
+            "required": ["id", "server", "username", "created_at", "updated_at"],
+            "title": "RegistryCredentialOut",
+            "type": "object",
+        },
+    ),
+    Operation(
+        operation_id="update_registry_credential",
+        method="PATCH",
+        path="/api/v1/orgs/{org_id}/registry-credentials/{credential_id}",
+        noun="registry-credential",
+        verb="update",
+        summary="Change the username and/or password (used from the next deploy or rollback on).",
+        description="",
+        permission="registry:write",
+        writes=True,
+        destructive=True,
+        params=(
+            Param(
+                name="org_id",
+                location="path",
+                required=True,
+                schema={"type": "string", "format": "uuid"},
+                description="",
+            ),
+            Param(
+                name="credential_id",
+                location="path",
+                required=True,
+                schema={"type": "string", "format": "uuid"},
+                description="",
+            ),
+        ),
+        body={
+            "additionalProperties": False,
+            "description": (
+                "A new username and/or password (the server cannot change: add another entry)."
+            ),
+            "properties": {
+                "username": {
+                    "anyOf": [
+                        {
+                            "maxLength": 255,
+                            "minLength": 1,
+                            "pattern": "^[^\\x00-\\x1f\\x7f]*$",
+                            "type": "string",
+                        },
+                        {"type": "null"},
+                    ],
+                    "default": None,
+                    "title": "Username",
+                },
+                "password": {
+                    "anyOf": [
+                        {
+                            "description": (
+                                "Password or access token with permission to pull. Write-only."
+                            ),
+                            "maxLength": 16384,
+                            "minLength": 1,
+                            "type": "string",
+                        },
+                        {"type": "null"},
+                    ],
+                    "default": None,
+                    "title": "Password",
+                },
+            },
+            "title": "RegistryCredentialPatch",
+            "type": "object",
+        },
+        body_required=True,
+        success_status=200,
+        response={
+            "description": "A stored credential: never its password.",
+            "properties": {
+                "id": {"format": "uuid", "title": "Id", "type": "string"},
+                "server": {"title": "Server", "type": "string"},
+                "username": {"title": "Username", "type": "string"},
+                "created_at": {"format": "date-time", "title": "Created At", "type": "string"},
+                "updated_at": {"format": "date-time", "title": "Updated At", "type": "string"},
+            },
+            "required": ["id", "server", "username", "created_at", "updated_at"],
+            "title": "RegistryCredentialOut",
+            "type": "object",
+        },
+    ),
+    Operation(
+        operation_id="delete_registry_credential",
+        method="DELETE",
+        path="/api/v1/orgs/{org_id}/registry-credentials/{credential_id}",
+        noun="registry-credential",
+        verb="delete",
+        summary="Forget the credentials; later deploys pull that registry's images anonymously.",
+        description="",
+        permission="registry:write",
+        writes=True,
+        destructive=True,
+        params=(
+            Param(
+                name="org_id",
+                location="path",
+                required=True,
+                schema={"type": "string", "format": "uuid"},
+                description="",
+            ),
+            Param(
+                name="credential_id",
+                location="path",
+                required=True,
+                schema={"type": "string", "format": "uuid"},
+                description="",
+            ),
+        ),
+        body=None,
+        body_required=False,
+        success_status=204,
+        response=None,
+    ),
     Operation(
         operation_id="auth_status",
         method="GET",
@@ -2297,255 +2546,6 @@ OPERATIONS: Final[tuple[Operation, ...]] = (
             ),
             Param(
                 name="project_id",
-                location="path",
-                required=True,
-                schema={"type": "string", "format": "uuid"},
-                description="",
-            ),
-        ),
-        body=None,
-        body_required=False,
-        success_status=204,
-        response=None,
-    ),
-    Operation(
-        operation_id="list_registry_credentials",
-        method="GET",
-        path="/api/v1/orgs/{org_id}/registry-credentials",
-        noun="registry-credential",
-        verb="list",
-        summary="The registries this organization has credentials for (never the passwords).",
-        description="",
-        permission="registry:read",
-        writes=False,
-        destructive=False,
-        params=(
-            Param(
-                name="org_id",
-                location="path",
-                required=True,
-                schema={"type": "string", "format": "uuid"},
-                description="",
-            ),
-            Param(
-                name="limit",
-                location="query",
-                required=False,
-                schema={
-                    "default": 50,
-                    "maximum": 200,
-                    "minimum": 1,
-                    "title": "Limit",
-                    "type": "integer",
-                },
-                description="Page size.",
-            ),
-            Param(
-                name="cursor",
-                location="query",
-                required=False,
-                schema={
-                    "anyOf": [{"maxLength": 512, "type": "string"}, {"type": "null"}],
-                    "default": None,
-                    "title": "Cursor",
-                },
-                description="The next_cursor of the previous page.",
-            ),
-        ),
-        body=None,
-        body_required=False,
-        success_status=200,
-        response={
-            "properties": {
-                "items": {
-                    "items": {"$ref": "#/components/schemas/RegistryCredentialOut"},
-                    "title": "Items",
-                    "type": "array",
-                },
-                "next_cursor": {
-                    "anyOf": [{"type": "string"}, {"type": "null"}],
-                    "title": "Next Cursor",
-                },
-            },
-            "required": ["items", "next_cursor"],
-            "title": "Page[RegistryCredentialOut]",
-            "type": "object",
-        },
-    ),
-    Operation(
-        operation_id="create_registry_credential",
-        method="POST",
-        path="/api/v1/orgs/{org_id}/registry-credentials",
-        noun="registry-credential",
-        verb="create",
-        summary="Store credentials for a private registry (its images are pulled with them).",
-        description="Services whose image is on that registry use them from their next deploy on.",
-        permission="registry:write",
-        writes=True,
-        destructive=True,
-        params=(
-            Param(
-                name="org_id",
-                location="path",
-                required=True,
-                schema={"type": "string", "format": "uuid"},
-                description="",
-            ),
-        ),
-        body={
-            "additionalProperties": False,
-            "description": "Credentials for one registry.",
-            "properties": {
-                "server": {
-                    "description": (
-                        "Registry host, optionally with a port: ghcr.io, "
-                        "registry.example.com:5000, docker.io (Docker Hub). A scheme such as "
-                        "https:// is ignored."
-                    ),
-                    "examples": ["ghcr.io"],
-                    "maxLength": 300,
-                    "minLength": 1,
-                    "pattern": "^[^\\x00-\\x1f\\x7f]*$",
-                    "title": "Server",
-                    "type": "string",
-                },
-                "username": {
-                    "maxLength": 255,
-                    "minLength": 1,
-                    "pattern": "^[^\\x00-\\x1f\\x7f]*$",
-                    "title": "Username",
-                    "type": "string",
-                },
-                "password": {
-                    "description": "Password or access token with permission to pull. Write-only.",
-                    "maxLength": 16384,
-                    "minLength": 1,
-                    "title": "Password",
-                    "type": "string",
-                },
-            },
-            "required": ["server", "username", "password"],
-            "title": "RegistryCredentialIn",
-            "type": "object",
-        },
-        body_required=True,
-        success_status=201,
-        response={
-            "description": "A stored credential: never its password.",
-            "properties": {
-                "id": {"format": "uuid", "title": "Id", "type": "string"},
-                "server": {"title": "Server", "type": "string"},
-                "username": {"title": "Username", "type": "string"},
-                "created_at": {"format": "date-time", "title": "Created At", "type": "string"},
-                "updated_at": {"format": "date-time", "title": "Updated At", "type": "string"},
-            },
-            "required": ["id", "server", "username", "created_at", "updated_at"],
-            "title": "RegistryCredentialOut",
-            "type": "object",
-        },
-    ),
-    Operation(
-        operation_id="update_registry_credential",
-        method="PATCH",
-        path="/api/v1/orgs/{org_id}/registry-credentials/{credential_id}",
-        noun="registry-credential",
-        verb="update",
-        summary="Change the username and/or password (used from the next deploy or rollback on).",
-        description="",
-        permission="registry:write",
-        writes=True,
-        destructive=True,
-        params=(
-            Param(
-                name="org_id",
-                location="path",
-                required=True,
-                schema={"type": "string", "format": "uuid"},
-                description="",
-            ),
-            Param(
-                name="credential_id",
-                location="path",
-                required=True,
-                schema={"type": "string", "format": "uuid"},
-                description="",
-            ),
-        ),
-        body={
-            "additionalProperties": False,
-            "description": (
-                "A new username and/or password (the server cannot change: add another entry)."
-            ),
-            "properties": {
-                "username": {
-                    "anyOf": [
-                        {
-                            "maxLength": 255,
-                            "minLength": 1,
-                            "pattern": "^[^\\x00-\\x1f\\x7f]*$",
-                            "type": "string",
-                        },
-                        {"type": "null"},
-                    ],
-                    "default": None,
-                    "title": "Username",
-                },
-                "password": {
-                    "anyOf": [
-                        {
-                            "description": (
-                                "Password or access token with permission to pull. Write-only."
-                            ),
-                            "maxLength": 16384,
-                            "minLength": 1,
-                            "type": "string",
-                        },
-                        {"type": "null"},
-                    ],
-                    "default": None,
-                    "title": "Password",
-                },
-            },
-            "title": "RegistryCredentialPatch",
-            "type": "object",
-        },
-        body_required=True,
-        success_status=200,
-        response={
-            "description": "A stored credential: never its password.",
-            "properties": {
-                "id": {"format": "uuid", "title": "Id", "type": "string"},
-                "server": {"title": "Server", "type": "string"},
-                "username": {"title": "Username", "type": "string"},
-                "created_at": {"format": "date-time", "title": "Created At", "type": "string"},
-                "updated_at": {"format": "date-time", "title": "Updated At", "type": "string"},
-            },
-            "required": ["id", "server", "username", "created_at", "updated_at"],
-            "title": "RegistryCredentialOut",
-            "type": "object",
-        },
-    ),
-    Operation(
-        operation_id="delete_registry_credential",
-        method="DELETE",
-        path="/api/v1/orgs/{org_id}/registry-credentials/{credential_id}",
-        noun="registry-credential",
-        verb="delete",
-        summary="Forget the credentials; later deploys pull that registry's images anonymously.",
-        description="",
-        permission="registry:write",
-        writes=True,
-        destructive=True,
-        params=(
-            Param(
-                name="org_id",
-                location="path",
-                required=True,
-                schema={"type": "string", "format": "uuid"},
-                description="",
-            ),
-            Param(
-                name="credential_id",
                 location="path",
                 required=True,
                 schema={"type": "string", "format": "uuid"},

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable, Callable
 
 import asyncpg
 
@@ -19,6 +20,9 @@ from meshploy_core.deploys.leader import LeaderLock, asyncpg_dsn
 from meshploy_core.deploys.reconciler import Reconciler, ReconcilerConfig
 from meshploy_core.errors import ConfigError
 from meshploy_core.kube.adapter import KubeAdapter
+from meshploy_core.plugins.context import Process, ProcessResources
+from meshploy_core.plugins.manager import PluginManager
+from meshploy_core.registries.logins import PullLogins
 from meshploy_core.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -31,6 +35,13 @@ async def _wait(events: list[asyncio.Event], seconds: float) -> None:
     finally:
         for w in waiters:
             w.cancel()
+
+
+def _returning(kube: KubeAdapter) -> Callable[[], Awaitable[KubeAdapter]]:
+    async def get() -> KubeAdapter:
+        return kube
+
+    return get
 
 
 async def run_worker(
@@ -53,7 +64,11 @@ async def run_worker(
     lock = LeaderLock(url)
     wake = asyncio.Event()
     listener: asyncpg.Connection | None = None
-    reconciler = Reconciler(session_factory(engine), kube, config or ReconcilerConfig())
+    sessions = session_factory(engine)
+    plugins = PluginManager.load(settings=settings, process=Process.WORKER)
+    plugins.bind(ProcessResources(sessions=sessions, kube=_returning(kube)))
+    logins = PullLogins.from_catalog(await plugins.image_registries())
+    reconciler = Reconciler(sessions, kube, config or ReconcilerConfig(), logins)
     try:
         while not stop.is_set():
             if not lock.held and not await lock.try_acquire():

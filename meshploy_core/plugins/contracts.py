@@ -1,18 +1,29 @@
 """What plugins implement: typed Protocols and the dataclasses they exchange.
 
-Each kind of plugin registers a *factory* (a named, described thing with a typed config class)
-that creates the working object from a validated config. Configs are dataclasses or pydantic
-models, never bare dicts.
+Every kind of plugin registers a *factory*: a named, described thing with a ``config_type``
+(a dataclass or pydantic model) whose ``create(config)`` builds the working object from a
+validated config. Where that config comes from depends on the kind (docs/plugins.md):
+
+* notifiers, storage, builders, backup engines: per instance, from what a user stored through
+  the API (a notification channel, a storage target, a service's build options);
+* DNS providers, mesh providers, image registries: one instance per process, created with
+  ``config_type()`` (its defaults); operator settings reach the plugin through its
+  :class:`~meshploy_core.plugins.context.PluginContext`.
+
+Configs are never bare dicts. Nothing here imports anything of Meshploy above the errors.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+import uuid
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Generic, Protocol, TypeVar, runtime_checkable
 
 from meshploy_core.errors import MeshployError
+
+T = TypeVar("T")
 
 
 class NotifierError(MeshployError):
@@ -21,6 +32,35 @@ class NotifierError(MeshployError):
 
 class DnsProviderError(MeshployError):
     """A DNS-01 record could not be written or removed."""
+
+
+class MeshError(MeshployError):
+    """The mesh control plane refused or could not be reached."""
+
+
+@dataclass(frozen=True)
+class NoConfig:
+    """The config of a factory that needs none."""
+
+
+@dataclass(frozen=True)
+class PluginFactory(Generic[T]):
+    """A ready-made factory: ``PluginFactory("webhook", "Signed webhook", Cfg, build)``.
+
+    Plugins may write their own class instead; any object with these four members works.
+    """
+
+    kind: str
+    description: str
+    config_type: type[Any]
+    build: Callable[[Any], T] = field(repr=False)
+
+    def create(self, config: Any) -> T:
+        """Build the working object from a validated ``config``."""
+        return self.build(config)
+
+
+# -- Notifiers ----------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -62,25 +102,29 @@ class Notifier(Protocol):
 
 @runtime_checkable
 class NotifierFactory(Protocol):
-    """A kind of notifier (``webhook``, ``slack``, ...) registered by a plugin."""
+    """A kind of notifier (``webhook``, ``slack``, ...)."""
 
     @property
     def kind(self) -> str:
-        """The plugin's kind."""
+        """The kind's name, as users choose it (``webhook``)."""
         ...
 
     @property
     def description(self) -> str:
-        """The plugin's description."""
+        """One line for people (``meshploy plugins list``, the dashboard)."""
         ...
 
     @property
     def config_type(self) -> type[Any]:
-        """The plugin's config_type."""
+        """The dataclass or pydantic model that validates a channel's settings."""
         ...
 
     def create(self, config: Any) -> Notifier:
         """Build a notifier from a validated instance of ``config_type``."""
+        ...
+
+
+# -- Builders -----------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -109,42 +153,89 @@ class BuildContainer:
 class Builder(Protocol):
     """Turns source into an image (Nixpacks, Railpack, Dockerfile, ...)."""
 
+    def detect(self, files: frozenset[str]) -> bool:
+        """Whether this builder applies to a repository containing ``files`` (top level)."""
+        ...
+
+    def container(self, request: BuildRequest) -> BuildContainer:
+        """The container that performs ``request`` and pushes the image."""
+        ...
+
+
+@runtime_checkable
+class BuilderFactory(Protocol):
+    """A kind of builder; ``config_type`` validates a service's build options."""
+
     @property
-    def name(self) -> str:
-        """The plugin's name."""
+    def kind(self) -> str:
+        """The builder's name (``dockerfile``)."""
         ...
 
     @property
     def description(self) -> str:
-        """The plugin's description."""
+        """One line for people."""
         ...
 
-    def detect(self, files: frozenset[str]) -> bool:
-        """Whether this builder applies to a repository containing ``files`` (top level)."""
+    @property
+    def config_type(self) -> type[Any]:
+        """Validates a service's options for this builder."""
+        ...
 
-    def container(self, request: BuildRequest) -> BuildContainer:
-        """The container that performs ``request`` and pushes the image."""
+    def create(self, config: Any) -> Builder:
+        """A builder for one service's options."""
+        ...
+
+
+# -- DNS-01 providers ---------------------------------------------------------------------
 
 
 @runtime_checkable
 class DnsProvider(Protocol):
     """Writes and removes ACME DNS-01 TXT records (certbot's perform/cleanup shape)."""
 
-    @property
-    def name(self) -> str:
-        """The plugin's name."""
+    async def perform(self, zone: str, validation_name: str, validation: str) -> None:
+        """Publish TXT ``validation`` at ``validation_name`` inside ``zone``.
+
+        Several values may be published at one name at once (``*.d`` and ``d`` share
+        ``_acme-challenge.d``); publishing adds, it never replaces another value.
+        """
         ...
 
-    async def perform(self, zone: str, validation_name: str, validation: str) -> None:
-        """Publish TXT ``validation`` at ``validation_name`` inside ``zone``."""
-
     async def cleanup(self, zone: str, validation_name: str, validation: str) -> None:
-        """Remove that TXT record; failures are logged by the caller, not raised to users."""
+        """Remove that one TXT value; failures are logged by the caller, not raised to users."""
+        ...
+
+
+@runtime_checkable
+class DnsProviderFactory(Protocol):
+    """A kind of DNS-01 provider (``coredns``, a registrar's API, ...)."""
+
+    @property
+    def kind(self) -> str:
+        """The provider's name (``coredns``), as ``MESHPLOY_DNS_PROVIDER`` names it."""
+        ...
+
+    @property
+    def description(self) -> str:
+        """One line for people."""
+        ...
+
+    @property
+    def config_type(self) -> type[Any]:
+        """Per-process options (created with its defaults; settings come via the context)."""
+        ...
+
+    def create(self, config: Any) -> DnsProvider:
+        """The provider."""
+        ...
+
+
+# -- Image registries ---------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
 class RegistryCredentials:
-    """Credentials for pulling/pushing images (stored encrypted by the core)."""
+    """A login for pulling (or pushing) images: registry host, user name, password."""
 
     server: str
     username: str
@@ -153,40 +244,153 @@ class RegistryCredentials:
 
 @runtime_checkable
 class ImageRegistry(Protocol):
-    """A container registry images are pushed to and pulled from."""
+    """A container registry images are pulled from (the mesh registry, stored logins, ...)."""
 
-    @property
-    def name(self) -> str:
-        """The plugin's name."""
+    async def pull_credentials(
+        self, org_id: uuid.UUID, image: str
+    ) -> RegistryCredentials | None:
+        """The login nodes need to pull ``image`` for organization ``org_id``.
+
+        None when this registry does not hold ``image`` or needs no login for it. Called by
+        the reconciler at every apply, so a rotated password takes effect at the next one.
+        """
         ...
 
-    def image_ref(self, repository: str, tag: str) -> str:
-        """Full reference for ``repository:tag`` in this registry."""
 
-    def pull_credentials(self) -> RegistryCredentials | None:
-        """Credentials nodes need to pull, or None for an open (mesh-only) registry."""
+@runtime_checkable
+class ImageRegistryFactory(Protocol):
+    """A kind of image registry."""
+
+    @property
+    def kind(self) -> str:
+        """The registry's name (``stored-logins``, ``mesh``)."""
+        ...
+
+    @property
+    def description(self) -> str:
+        """One line for people."""
+        ...
+
+    @property
+    def config_type(self) -> type[Any]:
+        """Per-process options (created with its defaults; settings come via the context)."""
+        ...
+
+    def create(self, config: Any) -> ImageRegistry:
+        """The registry."""
+        ...
+
+
+# -- Mesh providers -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MeshNode:
+    """A machine as the mesh control plane sees it."""
+
+    id: str
+    name: str
+    addresses: tuple[str, ...]
+    online: bool
+    last_seen: datetime | None = None
+
+
+@dataclass(frozen=True)
+class JoinKey:
+    """A single-use key a machine uses once to join the mesh (shown once, never stored)."""
+
+    key: str = field(repr=False)
+    expires_at: datetime
+    control_url: str
+
+
+@runtime_checkable
+class MeshProvider(Protocol):
+    """The mesh control plane (Headscale): join keys and the machines that joined."""
+
+    async def create_join_key(self, org_id: uuid.UUID, ttl_seconds: int) -> JoinKey:
+        """A single-use key expiring after ``ttl_seconds``."""
+        ...
+
+    async def list_nodes(self) -> list[MeshNode]:
+        """Every machine in the mesh."""
+        ...
+
+    async def delete_node(self, node_id: str) -> None:
+        """Remove a machine from the mesh (no error if it is gone already)."""
+        ...
+
+
+@runtime_checkable
+class MeshProviderFactory(Protocol):
+    """A kind of mesh control plane."""
+
+    @property
+    def kind(self) -> str:
+        """The provider's name (``headscale``)."""
+        ...
+
+    @property
+    def description(self) -> str:
+        """One line for people."""
+        ...
+
+    @property
+    def config_type(self) -> type[Any]:
+        """Per-process options (created with its defaults; settings come via the context)."""
+        ...
+
+    def create(self, config: Any) -> MeshProvider:
+        """The provider."""
+        ...
+
+
+# -- Storage and backups ------------------------------------------------------------------
 
 
 @runtime_checkable
 class Storage(Protocol):
     """Object storage for backups and build artefacts."""
 
-    @property
-    def name(self) -> str:
-        """The plugin's name."""
-        ...
-
     async def put(self, key: str, chunks: AsyncIterator[bytes]) -> int:
         """Store a stream under ``key``; return bytes written."""
+        ...
 
     def get(self, key: str) -> AsyncIterator[bytes]:
         """Stream the object stored under ``key``."""
+        ...
 
     async def delete(self, key: str) -> None:
         """Remove ``key`` (no error if it is absent)."""
+        ...
 
     async def list(self, prefix: str) -> list[str]:
         """Keys starting with ``prefix``."""
+        ...
+
+
+@runtime_checkable
+class StorageFactory(Protocol):
+    """A kind of storage (``local``, ``s3``); ``config_type`` validates a storage target."""
+
+    @property
+    def kind(self) -> str:
+        """The storage kind's name."""
+        ...
+
+    @property
+    def description(self) -> str:
+        """One line for people."""
+        ...
+
+    @property
+    def config_type(self) -> type[Any]:
+        """Validates a storage target's settings (bucket, credentials, ...)."""
+        ...
+
+    def create(self, config: Any) -> Storage:
+        """A client for one storage target."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -201,13 +405,34 @@ class BackupResult:
 class BackupEngine(Protocol):
     """Backs up and restores one kind of data (PostgreSQL, volumes, ...)."""
 
-    @property
-    def name(self) -> str:
-        """The plugin's name."""
-        ...
-
     async def backup(self, source: str, storage: Storage, key: str) -> BackupResult:
         """Write a backup of ``source`` to ``storage`` under ``key``."""
+        ...
 
     async def restore(self, source: str, storage: Storage, key: str) -> None:
         """Restore ``source`` from the backup stored under ``key``."""
+        ...
+
+
+@runtime_checkable
+class BackupEngineFactory(Protocol):
+    """A kind of backup engine (``postgresql``, ``volume``, ...)."""
+
+    @property
+    def kind(self) -> str:
+        """The engine's name."""
+        ...
+
+    @property
+    def description(self) -> str:
+        """One line for people."""
+        ...
+
+    @property
+    def config_type(self) -> type[Any]:
+        """Validates a backup's options."""
+        ...
+
+    def create(self, config: Any) -> BackupEngine:
+        """The engine."""
+        ...

@@ -14,8 +14,8 @@ from sqlalchemy import Connection, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from meshploy_core.db import migrate
-from meshploy_core.db.schema import Base
 from meshploy_core.db.engine import create_engine
+from meshploy_core.db.schema import Base
 from meshploy_core.errors import DatabaseError
 from tests.fixtures.postgres import settings_for
 

@@ -11,8 +11,9 @@ from quart_schema import validate_querystring, validate_response
 from meshploy_core import audit
 from meshploy_core.authorization.policy import requires
 from meshploy_core.web.context import db
+from meshploy_core.web.fields import NO_CONTROL
 from meshploy_core.web.pagination import Page, PageQuery, page_of, page_request
-from meshploy_gateway.api.models import NO_CONTROL, AuditEventOut
+from meshploy_gateway.api.models import AuditEventOut
 
 bp = Blueprint("audit", __name__, url_prefix="/api/v1")
 

@@ -18,12 +18,11 @@ from meshploy_core.audit import Actor
 from meshploy_core.authorization.policy import public, requires
 from meshploy_core.organizations import registration
 from meshploy_core.web.context import actor, client_ip, current_user, db, principal, settings
+from meshploy_core.web.fields import Input, Name
 from meshploy_core.web.openapi import destructive, no_content, problems
 from meshploy_gateway.api.models import (
     AnyPassword,
     Email,
-    Input,
-    Name,
     NewPassword,
     OrgOut,
     RecoveryCodeText,

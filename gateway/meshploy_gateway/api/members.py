@@ -15,12 +15,12 @@ from meshploy_core.organizations import members as memberships
 from meshploy_core.organizations import orgs as organizations
 from meshploy_core.organizations.members import Member
 from meshploy_core.web.context import actor, current_user, db
+from meshploy_core.web.fields import Input
 from meshploy_core.web.openapi import destructive, no_content, problems
 from meshploy_core.web.pagination import Page, PageQuery, page_of, page_request
 from meshploy_gateway.api.models import (
     AssignableRole,
     Email,
-    Input,
     InvitationCreated,
     InvitationOut,
     MemberOut,

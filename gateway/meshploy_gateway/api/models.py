@@ -11,7 +11,7 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, Field
 
 from meshploy_core.accounts.models import ApiToken, User
 from meshploy_core.audit.models import AuditEvent
@@ -19,8 +19,8 @@ from meshploy_core.names import MAX_LABEL, label_problem
 from meshploy_core.organizations.members import invitation_status
 from meshploy_core.organizations.models import Invitation, Organization
 from meshploy_core.projects.models import Project
+from meshploy_core.web.fields import NO_CONTROL, Input, Name
 
-NO_CONTROL = r"^[^\x00-\x1f\x7f]*$"
 EMAIL_PATTERN = r"^[^@ \x00-\x1f\x7f]+@[^@ \x00-\x1f\x7f]+\.[^@ .\x00-\x1f\x7f]+$"
 LABEL_PATTERN = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
 
@@ -38,7 +38,6 @@ def _password_bytes(value: str) -> str:
     return value
 
 
-Name = Annotated[str, Field(min_length=1, max_length=100, pattern=NO_CONTROL)]
 Email = Annotated[str, Field(min_length=3, max_length=254, pattern=EMAIL_PATTERN)]
 NewPassword = Annotated[
     str,
@@ -59,17 +58,6 @@ Slug = Annotated[
 SecretToken = Annotated[str, Field(min_length=1, max_length=256, pattern=NO_CONTROL)]
 AssignableRole = Literal["admin", "developer", "viewer"]
 RoleName = Literal["owner", "admin", "developer", "viewer"]
-
-
-class Input(BaseModel):
-    """Base of request bodies: unknown fields are errors, and types are JSON's.
-
-    Strict, because quart-schema validates the decoded JSON in Python mode, where lax pydantic
-    would turn ``true`` or ``"5"`` into an integer that the OpenAPI document says is invalid.
-    Fields whose JSON form is a string (UUIDs, datetimes) opt out with ``Field(strict=False)``.
-    """
-
-    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 # -- Users and sessions ---------------------------------------------------------------------

@@ -12,10 +12,11 @@ from meshploy_core.authorization.policy import requires
 from meshploy_core.organizations import orgs as organizations
 from meshploy_core.organizations.orgs import OrgWithRole
 from meshploy_core.web.context import access, actor, current_user, db
+from meshploy_core.web.fields import Input, Name
 from meshploy_core.web.openapi import destructive, no_content, problems
 from meshploy_core.web.pagination import Page, PageQuery, page_of, page_request
 from meshploy_gateway.api.members import member_out
-from meshploy_gateway.api.models import Input, MemberOut, Name, OrgOut, Slug
+from meshploy_gateway.api.models import MemberOut, OrgOut, Slug
 
 bp = Blueprint("orgs", __name__, url_prefix="/api/v1/orgs")
 

@@ -11,9 +11,10 @@ from quart_schema import validate_querystring, validate_request, validate_respon
 from meshploy_core.authorization.policy import requires
 from meshploy_core.projects import projects
 from meshploy_core.web.context import actor, db
+from meshploy_core.web.fields import Input, Name
 from meshploy_core.web.openapi import no_content, problems
 from meshploy_core.web.pagination import Page, PageQuery, page_of, page_request
-from meshploy_gateway.api.models import Input, Name, ProjectOut, Slug
+from meshploy_gateway.api.models import ProjectOut, Slug
 
 bp = Blueprint("projects", __name__, url_prefix="/api/v1/orgs/<uuid:org_id>/projects")
 

@@ -24,7 +24,7 @@ from meshploy_core.kube.spec import (
 )
 from meshploy_core.services.catalog import ServiceConfig, config_of, env_of
 from meshploy_core.services.models import Service
-from meshploy_gateway.api.models import NO_CONTROL, Input
+from meshploy_core.web.fields import NO_CONTROL, Input
 
 MASK: Literal["********"] = "********"
 

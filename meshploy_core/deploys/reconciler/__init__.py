@@ -17,7 +17,6 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from meshploy_registries import credentials as registries
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -36,6 +35,7 @@ from meshploy_core.kube.spec import (
 )
 from meshploy_core.organizations.models import Organization
 from meshploy_core.projects.models import Project
+from meshploy_core.registries.logins import PullLogins, RegistryLookupError
 from meshploy_core.routing.models import Route
 from meshploy_core.routing.upstreams import node_addresses, node_port, upstreams_for
 from meshploy_core.services.models import Service
@@ -77,6 +77,8 @@ class Reconciler:
     sessions: async_sessionmaker[AsyncSession]
     kube: KubeAdapter
     config: ReconcilerConfig = field(default_factory=ReconcilerConfig)
+    #: Where pull logins come from (the image registries plugins registered).
+    logins: PullLogins = field(default_factory=PullLogins)
     _applied: set[uuid.UUID] = field(default_factory=set)
     _last_drift_check: float = 0.0
 
@@ -160,8 +162,13 @@ class Reconciler:
         spec, dep = target.spec, target.deployment
         # Registry credentials are looked up now, not snapshotted: a rotated password also
         # serves rollbacks, and a deleted one stops being used.
-        async with self.sessions() as session:
-            creds = await registries.credentials_for(session, target.org.id, spec.image)
+        try:
+            creds = await self.logins.for_image(target.org.id, spec.image)
+        except RegistryLookupError as exc:
+            async with self.sessions() as session:
+                await self._finish(session, dep.id, "failed", str(exc))
+                await session.commit()
+            return False
         pull: list[manifests.Manifest] = []
         if creds is not None:
             pull = [manifests.pull_secret(spec, creds.server, creds.username, creds.password)]

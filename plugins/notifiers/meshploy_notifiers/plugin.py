@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from meshploy_core.plugins import hookimpl
-from meshploy_core.plugins.registries import NotifierRegistry
+from meshploy_core.plugins.catalogs import NotifierCatalog
 from meshploy_notifiers.webhook import WebhookFactory
 
 
 @hookimpl
-def register_notifiers(registry: NotifierRegistry) -> None:
+def register_notifiers(registry: NotifierCatalog) -> None:
     """Register the signed webhook notifier."""
     registry.add("webhook", WebhookFactory())

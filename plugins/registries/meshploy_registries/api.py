@@ -11,7 +11,6 @@ import uuid
 from datetime import datetime
 from typing import Annotated
 
-from meshploy_registries import credentials as registries
 from pydantic import BaseModel, ConfigDict, Field
 from quart import Blueprint
 from quart_schema import validate_querystring, validate_request, validate_response
@@ -19,9 +18,10 @@ from quart_schema import validate_querystring, validate_request, validate_respon
 from meshploy_core.authorization.policy import requires
 from meshploy_core.registries.models import RegistryCredential
 from meshploy_core.web.context import actor, db
+from meshploy_core.web.fields import NO_CONTROL
 from meshploy_core.web.openapi import destructive, no_content
 from meshploy_core.web.pagination import Page, PageQuery, page_of, page_request
-from meshploy_gateway.api.models import NO_CONTROL
+from meshploy_registries import credentials as registries
 
 bp = Blueprint("registries", __name__, url_prefix="/api/v1/orgs/<uuid:org_id>")
 
