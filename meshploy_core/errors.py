@@ -27,7 +27,7 @@ class PluginError(MeshployError):
 
 
 # -- Domain errors raised by services; the API maps each to one HTTP status in
-# -- meshploy_core/api/problems.py (the only place that knows about HTTP).
+# -- meshploy_core/web/problems.py (the only place that knows about HTTP).
 
 
 class NotFound(MeshployError):

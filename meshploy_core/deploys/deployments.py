@@ -7,9 +7,12 @@ request supersedes any older one still queued.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import json
+import time
 import uuid
+from dataclasses import dataclass
 
 from sqlalchemy import select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -256,3 +259,45 @@ async def events_after(
         .limit(limit)
     )
     return list(rows)
+
+
+@dataclass(frozen=True)
+class DeploymentLog:
+    """A slice of a deployment's log: lines after a cursor, and whether it can grow."""
+
+    deployment: Deployment
+    lines: list[DeploymentEvent]
+    next_after: int
+    done: bool
+
+
+#: How often a waiting log read looks for new lines.
+LOG_POLL_SECONDS = 0.5
+
+
+async def read_log(
+    session: AsyncSession,
+    org_id: uuid.UUID,
+    deployment_id: uuid.UUID,
+    *,
+    after: int = 0,
+    limit: int = 500,
+    wait: float = 0.0,
+) -> DeploymentLog:
+    """Log lines after event id ``after``; with ``wait``, hold until one arrives, the
+    deployment ends or ``wait`` seconds pass (a long poll, so ``--follow`` is a loop)."""
+    deadline = time.monotonic() + wait
+    while True:
+        dep, *_ = await get_deployment(session, org_id, deployment_id)
+        lines = await events_after(session, deployment_id, after, limit)
+        ended = dep.status in FINAL
+        if lines or ended or time.monotonic() >= deadline:
+            break
+        await session.rollback()  # end the snapshot so the next poll sees new rows
+        await asyncio.sleep(LOG_POLL_SECONDS)
+    return DeploymentLog(
+        deployment=dep,
+        lines=lines,
+        next_after=lines[-1].id if lines else after,
+        done=ended and len(lines) < limit,
+    )

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from meshploy_core.kube.spec import ANNOTATION_DEPLOYMENT
+from meshploy_core.kube.state import meta, parse_time, pods_of_deployment, template_deployment_id
 
 #: Registry answers that mean "not with these credentials" (as containerd words them).
 _AUTH_FAILURE = re.compile(r"\b(401|403)\b|unauthori[sz]ed|authorization failed|denied", re.I)
@@ -52,16 +52,6 @@ class RolloutVerdict:
     desired: int = 0
 
 
-def _pod_annotations(pod: dict[str, Any]) -> dict[str, str]:
-    return (pod.get("metadata") or {}).get("annotations") or {}
-
-
-def _parse_time(value: str | None) -> datetime | None:
-    if not value:
-        return None
-    return datetime.fromisoformat(value.replace("Z", "+00:00"))
-
-
 def pod_failure(
     pod: dict[str, Any], now: datetime, unschedulable_grace: float
 ) -> RolloutVerdict | None:
@@ -73,7 +63,7 @@ def pod_failure(
         waiting = state.get("waiting") or {}
         reason = waiting.get("reason") or ""
         message = (waiting.get("message") or "").strip()
-        created = _parse_time((pod.get("metadata") or {}).get("creationTimestamp"))
+        created = parse_time(meta(pod).get("creationTimestamp"))
         young = created is not None and (now - created).total_seconds() < unschedulable_grace
         if reason in IMAGE_PULL_REASONS and young and _AUTH_FAILURE.search(message):
             # A new pod's first pull can go out before the kubelet may read its pull Secret
@@ -110,7 +100,7 @@ def pod_failure(
             and cond.get("status") == "False"
             and cond.get("reason") == "Unschedulable"
         ):
-            since = _parse_time(cond.get("lastTransitionTime"))
+            since = parse_time(cond.get("lastTransitionTime"))
             if since is None or (now - since).total_seconds() >= unschedulable_grace:
                 return RolloutVerdict(
                     Phase.FAILED,
@@ -130,11 +120,9 @@ def evaluate(
     """Judge the rollout of ``deployment_id`` from the Deployment and its pods."""
     if deployment is None:
         return RolloutVerdict(Phase.PROGRESSING, "missing", "Deployment not created yet")
-    meta, spec, status = (deployment.get(k) or {} for k in ("metadata", "spec", "status"))
+    metadata, spec, status = (deployment.get(k) or {} for k in ("metadata", "spec", "status"))
     desired = int(spec.get("replicas", 1))
-    template_id = (
-        ((spec.get("template") or {}).get("metadata") or {}).get("annotations") or {}
-    ).get(ANNOTATION_DEPLOYMENT)
+    template_id = template_deployment_id(deployment)
     if template_id != deployment_id:
         return RolloutVerdict(
             Phase.FAILED,
@@ -142,7 +130,7 @@ def evaluate(
             f"the Deployment now runs deployment {template_id}, not {deployment_id}",
         )
     ready = int(status.get("readyReplicas") or 0)
-    if int(status.get("observedGeneration") or 0) < int(meta.get("generation") or 0):
+    if int(status.get("observedGeneration") or 0) < int(metadata.get("generation") or 0):
         return RolloutVerdict(
             Phase.PROGRESSING, "waiting", "waiting for the controller", ready, desired
         )
@@ -155,7 +143,7 @@ def evaluate(
                 ready,
                 desired,
             )
-    ours = [p for p in pods if _pod_annotations(p).get(ANNOTATION_DEPLOYMENT) == deployment_id]
+    ours = pods_of_deployment(pods, deployment_id)
     for pod in ours:
         if (pod.get("metadata") or {}).get("deletionTimestamp"):
             continue

@@ -18,7 +18,9 @@ from meshploy_core.audit import Actor
 from meshploy_core.db.base import utcnow
 from meshploy_core.db.paging import Page, PageRequest, fetch_page
 from meshploy_core.errors import Conflict, NotFound
+from meshploy_core.kube.spec import namespace_for
 from meshploy_core.names import slugify, validate_label
+from meshploy_core.organizations.models import Organization
 from meshploy_core.projects.models import Project
 
 
@@ -111,3 +113,19 @@ async def delete_project(
     )
     await session.delete(project)
     await session.flush()
+
+
+async def get_project_and_org(
+    session: AsyncSession, org_id: uuid.UUID, project_id: uuid.UUID
+) -> tuple[Organization, Project]:
+    """The project and its organization (deploys need both), else NotFound."""
+    project = await get_project(session, org_id, project_id)
+    org = await session.get(Organization, org_id)
+    if org is None:
+        raise NotFound("no such organization")
+    return org, project
+
+
+def namespace_of(project: Project) -> str:
+    """The project's Kubernetes namespace (the one place that derives it from the row)."""
+    return namespace_for(project.slug, project.id.hex)

@@ -29,10 +29,10 @@ from meshploy_core.kube.spec import (
     Resources,
     WorkloadSpec,
     dns_label_problem,
-    namespace_for,
 )
 from meshploy_core.organizations.models import Organization
 from meshploy_core.projects.models import Project
+from meshploy_core.projects.projects import namespace_of
 from meshploy_core.routing.models import Route
 from meshploy_core.services.models import Service
 
@@ -211,7 +211,7 @@ def workload_spec(service: Service, project: Project, org: Organization) -> Work
     return WorkloadSpec(
         org_slug=org.slug,
         project_slug=project.slug,
-        namespace=namespace_for(project.slug, project.id.hex),
+        namespace=namespace_of(project),
         service=service.name,
         image=cfg.image,
         port=cfg.port,

@@ -26,13 +26,13 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import re
-import time
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 
 from meshploy_core.plugins.contracts import Notification, Notifier, NotifierError, NotifierFactory
+from meshploy_core.testing.poll import eventually
 
 SECRET_FIELD = re.compile(r"secret|password|token|key", re.IGNORECASE)
 
@@ -87,11 +87,11 @@ class NotifierConformance:
             service="my-api",
         )
         await asyncio.wait_for(notifier.send(note), timeout=30)
-        deadline = time.monotonic() + 10
-        while not any("my-api deployed" in d and "deployment 42" in d for d in delivered()):
-            if time.monotonic() > deadline:
-                raise AssertionError(f"notification not delivered; got {delivered()!r}")
-            await asyncio.sleep(0.01)
+        await eventually(
+            lambda: any("my-api deployed" in d and "deployment 42" in d for d in delivered()),
+            10,
+            "the notification to be delivered",
+        )
 
     async def test_unreachable_target_raises_notifier_error_without_secrets(
         self, notifier_factory: NotifierFactory, unreachable_config: Any

@@ -30,6 +30,8 @@ from meshploy_testbed import env as devenv
 from meshploy_testbed.cluster import DevCluster, standard_nodes
 from meshploy_testbed.owner import DevOwner, ensure_dev_owner
 from meshploy_testbed.postgres import LocalPostgres
+from meshploy_testbed.realnode import images
+from meshploy_testbed.realnode.nodes import RealNode
 
 log = logging.getLogger(__name__)
 
@@ -96,8 +98,6 @@ class DevStack:
             )
             await asyncio.to_thread(self._cluster.start)
             if self.real_node:
-                from meshploy_testbed.realnode.nodes import start_dev_real_node
-
                 await asyncio.to_thread(start_dev_real_node, self._cluster, self.say)
             s = dataclasses.replace(s, kubeconfig=str(self._cluster.kubeconfig_path))
             self.say(f"KUBECONFIG={self._cluster.kubeconfig_path}")
@@ -178,3 +178,20 @@ class DevStack:
         if self._pg is not None:
             with contextlib.suppress(Exception):
                 await asyncio.to_thread(self._pg.stop)
+
+
+def start_dev_real_node(cluster: DevCluster, say: Callable[[str], None]) -> RealNode:
+    """For ``meshploy dev --real-node``: add ``real-1`` and push the sample app image."""
+    say("starting a real worker node (containerd, kubelet, kube-proxy) ...")
+    node = cluster.add_real_node("real-1")
+    real = cluster.real_nodes
+    sample = real.push(images.test_app_image("v1"), "meshploy/testapp", "v1")
+    say(f"real node real-1 at {node.address} (its mesh address; NodePorts answer there)")
+    say(f"image registry at {real.registry} (plain HTTP; docker.io names resolve there too)")
+    login = real.auth_registry_login
+    say(
+        f"private registry at {real.auth_registry} (plain HTTP, "
+        f"login {login.username} / {login.password})"
+    )
+    say(f"sample image {sample}: port 8080, its page shows $GREETING")
+    return node

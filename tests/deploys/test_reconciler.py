@@ -9,9 +9,10 @@ from typing import Any
 from kubernetes.aio.client import AppsV1Api
 
 from meshploy_core.kube.spec import ANNOTATION_DEPLOYMENT
-from meshploy_core.routing.upstreams import node_addresses
+from meshploy_core.kube.state import node_addresses
 from meshploy_core.services import catalog
-from tests.deploys.conftest import DOMAIN, DeployBed, poll
+from meshploy_core.testing.poll import eventually
+from tests.fixtures.deploys import DOMAIN, DeployBed
 from tests.fixtures.kube import KubeTestCluster
 
 
@@ -70,7 +71,7 @@ async def test_deploy_to_healthy_with_objects_and_route(bed: DeployBed, worker: 
         route = await bed.route(hostname)
         return route if route and len(route.upstreams) == len(want) else None
 
-    route = await poll(route_ready, 20, "the route to list every node with a ready pod")
+    route = await eventually(route_ready, 20, "the route to list every node with a ready pod")
     assert route.upstreams == [{"host": h, "port": node_port} for h in want]
     log = await bed.log(dep_id)
     assert any(line.startswith("deploying nginx:1.27") for line in log), log
@@ -120,7 +121,7 @@ async def test_bad_image_fails_with_pull_reason_and_reverts(bed: DeployBed, work
         annotations = live["spec"]["template"]["metadata"]["annotations"]
         return bool(annotations[ANNOTATION_DEPLOYMENT] == str(good.id))
 
-    await poll(reverted, 20, "the cluster to run the last healthy deployment again")
+    await eventually(reverted, 20, "the cluster to run the last healthy deployment again")
 
 
 async def test_crash_loop_fails_with_reason(bed: DeployBed, worker: object) -> None:
@@ -158,7 +159,7 @@ async def test_env_change_rolls_the_pods(bed: DeployBed, worker: object) -> None
         live = {p["metadata"]["name"] for p in pods if not p["metadata"].get("deletionTimestamp")}
         return bool(live) and not (live & pods_before)
 
-    await poll(replaced, 30, "every pod to be replaced after the env change")
+    await eventually(replaced, 30, "every pod to be replaced after the env change")
     assert await _secret_env(bed, await _live(bed)) == {"A": "2"}
 
 
@@ -178,14 +179,14 @@ async def test_drift_is_repaired(bed: DeployBed, worker: object) -> None:
     async def replicas_back() -> bool:
         return bool((await _live(bed))["spec"]["replicas"] == 2)
 
-    await poll(replicas_back, 20, "replicas edited by hand to be restored to 2")
+    await eventually(replicas_back, 20, "replicas edited by hand to be restored to 2")
     assert await bed.kube.delete("apps/v1", "Deployment", "api", bed.namespace)
 
     async def recreated() -> bool:
         live = await bed.kube.get("apps/v1", "Deployment", "api", bed.namespace)
         return live is not None and live["metadata"].get("deletionTimestamp") is None
 
-    await poll(recreated, 20, "a Deployment deleted by hand to be re-created")
+    await eventually(recreated, 20, "a Deployment deleted by hand to be re-created")
     assert any("drift detected" in line for line in await bed.log(dep.id))
 
 
@@ -211,7 +212,7 @@ async def test_deleting_a_service_removes_objects_and_route(bed: DeployBed, work
     sid = await bed.create_service()
     assert (await bed.wait_status(await bed.deploy(sid), "healthy", "failed")).status == "healthy"
     hostname = f"api-web.{DOMAIN}"
-    await poll(lambda: bed.route(hostname), 20, "the route to appear")
+    await eventually(lambda: bed.route(hostname), 20, "the route to appear")
     async with bed.sessions() as s:
         svc = await catalog.get_service(s, bed.project, sid)
         from meshploy_core.audit import SYSTEM
@@ -227,7 +228,7 @@ async def test_deleting_a_service_removes_objects_and_route(bed: DeployBed, work
         )
         return dep is None and svc is None and not secrets and await bed.route(hostname) is None
 
-    await poll(gone, 30, "the Deployment, Service, Secrets and route to be removed")
+    await eventually(gone, 30, "the Deployment, Service, Secrets and route to be removed")
 
 
 async def test_node_not_ready_leaves_the_route(
@@ -241,7 +242,7 @@ async def test_node_not_ready_leaves_the_route(
         route = await bed.route(hostname)
         return route if route and len(route.upstreams) >= 2 else None
 
-    route = await poll(spread, 30, "pods on at least two nodes in the route")
+    route = await eventually(spread, 30, "pods on at least two nodes in the route")
     nodes = node_addresses(await bed.kube.list("v1", "Node"))
     victim_ip = route.upstreams[0]["host"]
     victim = next(name for name, ip in nodes.items() if ip == victim_ip)
@@ -252,7 +253,7 @@ async def test_node_not_ready_leaves_the_route(
             r = await bed.route(hostname)
             return r if r and victim_ip not in {u["host"] for u in r.upstreams} else None
 
-        after = await poll(left, 30, f"{victim} ({victim_ip}) to leave the route")
+        after = await eventually(left, 30, f"{victim} ({victim_ip}) to leave the route")
         assert after.upstreams, "the other nodes must stay in the route"
     finally:
         await asyncio.to_thread(kube_cluster.set_node_ready, victim, True)
@@ -272,5 +273,7 @@ async def test_deleting_a_project_removes_its_namespace(bed: DeployBed, worker: 
         ns = await bed.kube.get("v1", "Namespace", bed.namespace)
         return ns is None or bool(ns["metadata"].get("deletionTimestamp"))
 
-    await poll(namespace_going, 30, f"namespace {bed.namespace} to be deleted with its project")
+    await eventually(
+        namespace_going, 30, f"namespace {bed.namespace} to be deleted with its project"
+    )
     assert await bed.route(f"api-web.{DOMAIN}") is None

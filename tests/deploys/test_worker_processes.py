@@ -13,7 +13,8 @@ import asyncpg
 import pytest
 
 from meshploy_core.deploys.leader import RECONCILER_LOCK_KEY, asyncpg_dsn
-from tests.deploys.conftest import DeployBed, poll
+from meshploy_core.testing.poll import eventually
+from tests.fixtures.deploys import DeployBed
 
 
 class Workers:
@@ -94,7 +95,7 @@ async def test_worker_killed_mid_deploy_and_restarted_converges(
 
 async def test_two_workers_elect_one_leader_and_fail_over(bed: DeployBed, workers: Workers) -> None:
     leader = workers.start()
-    await poll(lambda: lock_holders(bed), 30, "the first worker to take the lock")
+    await eventually(lambda: lock_holders(bed), 30, "the first worker to take the lock")
     workers.start()
     sid = await bed.create_service(replicas=2)
     first = await bed.wait_status(await bed.deploy(sid), "healthy", "failed", timeout=60)

@@ -7,7 +7,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from tests.fixtures.proxy import ProxyProcess, Routes, poll, unique_host
+from meshploy_core.testing.poll import eventually
+from tests.fixtures.proxy import ProxyProcess, Routes, unique_host
 from tests.proxy import upstream_app
 from tests.proxy.client import exchange, get
 
@@ -32,7 +33,7 @@ async def target(proxy: ProxyProcess, proxy_db: str) -> AsyncIterator[upstream_a
         responses, _ = await exchange(proxy.port, get(HOST, "/name"))
         return responses[0].status == 200
 
-    await poll(served, what="the target route")
+    await eventually(served, what="the target route")
     yield state
     server.close()
 

@@ -19,8 +19,9 @@ from meshploy_testbed.postgres import LocalPostgres, free_port
 
 from meshploy_core.db import migrate
 from meshploy_core.db.engine import create_engine
+from meshploy_core.testing.poll import eventually
 from tests.fixtures.postgres import make_temp_dir, settings_for
-from tests.fixtures.proxy import ProxyProcess, Routes, poll, start_proxy, unique_host
+from tests.fixtures.proxy import ProxyProcess, Routes, start_proxy, unique_host
 from tests.proxy import upstream_app
 
 pytestmark = pytest.mark.integration
@@ -76,7 +77,7 @@ async def test_killed_upstream_fails_over_and_comes_back(
     a, b = killable
     host = unique_host("failover")
     await routes.add(host, [("127.0.0.1", a.port), ("127.0.0.1", b.port)])
-    await poll(lambda: _ok(proxy.port, host), what="route")
+    await eventually(lambda: _ok(proxy.port, host), what="route")
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{proxy.port}", timeout=10) as c:
         seen = {(await c.get("/name", headers={"Host": host})).text for _ in range(6)}
         assert seen == {"A", "B"}
@@ -89,7 +90,7 @@ async def test_killed_upstream_fails_over_and_comes_back(
         async def a_serves() -> bool:
             return (await c.get("/name", headers={"Host": host})).text == "A"
 
-        await poll(a_serves, timeout=10, what="the recovered upstream to get traffic")
+        await eventually(a_serves, timeout=10, what="the recovered upstream to get traffic")
 
 
 async def _ok(port: int, host: str) -> bool:
@@ -127,7 +128,7 @@ async def test_postgres_stopped_mid_test(own_postgres: LocalPostgres, tmp_path: 
     await add_route(before)
     proxy = await asyncio.to_thread(start_proxy, pg.url(), tmp_path)
     try:
-        await poll(lambda: _ok(proxy.port, before), what="route before the outage")
+        await eventually(lambda: _ok(proxy.port, before), what="route before the outage")
         await asyncio.to_thread(pg.stop, "fast")
         async with httpx.AsyncClient(timeout=5) as admin:
 
@@ -135,7 +136,7 @@ async def test_postgres_stopped_mid_test(own_postgres: LocalPostgres, tmp_path: 
                 text = (await admin.get(f"http://127.0.0.1:{proxy.admin_port}/metrics")).text
                 return 'meshploy_proxy_database_connected{worker="0"} 0.0' in text
 
-            await poll(disconnected, what="the proxy to notice the database is gone")
+            await eventually(disconnected, what="the proxy to notice the database is gone")
             # The last good table keeps serving; unknown hosts still cost no query.
             for _ in range(20):
                 assert (await _get(proxy.port, before)).status_code == 200
@@ -144,7 +145,7 @@ async def test_postgres_stopped_mid_test(own_postgres: LocalPostgres, tmp_path: 
             assert ready.status_code == 200
         await asyncio.to_thread(pg.start)  # same data directory, same port
         await add_route(after)
-        await poll(lambda: _ok(proxy.port, after), timeout=20, what="a route added after")
+        await eventually(lambda: _ok(proxy.port, after), timeout=20, what="a route added after")
         assert (await _get(proxy.port, before)).status_code == 200
     finally:
         await asyncio.to_thread(proxy.stop)
@@ -165,7 +166,7 @@ async def test_one_gigabyte_upload_streams_with_bounded_memory(
     host = unique_host("upload")
     await routes.add(host, [("127.0.0.1", port)])
     try:
-        await poll(lambda: _ok(proxy.port, host), what="route")
+        await eventually(lambda: _ok(proxy.port, host), what="route")
         (worker,) = proxy.worker_pids()
         total = 1 << 30
         piece = os.urandom(1 << 20)
@@ -205,7 +206,7 @@ async def test_graceful_shutdown_lets_in_flight_requests_finish(
         await conn.close()
     own = await asyncio.to_thread(start_proxy, proxy_db, tmp_path)
     try:
-        await poll(lambda: _ok(own.port, host), what="route")
+        await eventually(lambda: _ok(own.port, host), what="route")
         async with (
             httpx.AsyncClient(base_url=f"http://127.0.0.1:{own.port}", timeout=20) as c,
             c.stream("GET", "/sse?n=1", headers={"Host": host}) as resp,
@@ -217,7 +218,7 @@ async def test_graceful_shutdown_lets_in_flight_requests_finish(
                 r = await httpx.AsyncClient().get(f"http://127.0.0.1:{own.admin_port}/readyz")
                 return r.status_code == 503 and r.json()["draining"]
 
-            await poll(draining, what="/readyz to report draining")
+            await eventually(draining, what="/readyz to report draining")
             state.sse_tokens.put_nowait(None)  # the in-flight response can now finish
             body = b"".join([chunk async for chunk in resp.aiter_raw()])
             assert body == b"id: 0\ndata: event 0\n\n"
@@ -249,7 +250,7 @@ async def test_workers_share_the_port_and_a_crashed_worker_is_replaced(
             status = own.status()
             return bool(status["ready"]) and status["workers"][0]["restarts"] == 1
 
-        await poll(replaced, timeout=20, what="the crashed worker to be replaced")
+        await eventually(replaced, timeout=20, what="the crashed worker to be replaced")
         assert own.worker_pids()[0] != pids[0]
         for _ in range(10):
             assert (await _get(own.port, host)).status_code == 200

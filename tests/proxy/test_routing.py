@@ -11,7 +11,8 @@ import httpx
 import pytest
 from meshploy_testbed.postgres import free_port
 
-from tests.fixtures.proxy import ProxyProcess, Routes, poll, unique_host
+from meshploy_core.testing.poll import eventually
+from tests.fixtures.proxy import ProxyProcess, Routes, unique_host
 from tests.proxy import upstream_app
 from tests.proxy.client import exchange, get
 
@@ -54,7 +55,7 @@ async def test_inserted_route_serves_within_one_second(
         resp = await client.get("/name", headers={"Host": host})
         return resp.status_code == 200 and resp.text == "A"
 
-    await poll(served, timeout=5, what="the new route to serve")
+    await eventually(served, timeout=5, what="the new route to serve")
     elapsed = time.monotonic() - started
     assert elapsed < 1.0, f"route served after {elapsed:.3f}s; want < 1s"
 
@@ -70,14 +71,14 @@ async def test_update_rename_and_delete_are_followed(
         resp = await client.get("/name", headers={"Host": h})
         return str(resp.text) if resp.status_code == 200 else str(resp.status_code)
 
-    await poll(lambda: _eq(answer(host), "A"), what="route to A")
+    await eventually(lambda: _eq(answer(host), "A"), what="route to A")
     await routes.set_upstreams(rid, [("127.0.0.1", _port(b))])
-    await poll(lambda: _eq(answer(host), "B"), what="route moved to B")
+    await eventually(lambda: _eq(answer(host), "B"), what="route moved to B")
     await routes.rename(rid, renamed)
-    await poll(lambda: _eq(answer(renamed), "B"), what="renamed host")
+    await eventually(lambda: _eq(answer(renamed), "B"), what="renamed host")
     assert await answer(host) == "404"  # the old name is gone with only one NOTIFY
     await routes.delete(rid)
-    await poll(lambda: _eq(answer(renamed), "404"), what="deleted route")
+    await eventually(lambda: _eq(answer(renamed), "404"), what="deleted route")
 
 
 async def _eq(value: Awaitable[object], want: object) -> bool:
@@ -97,7 +98,7 @@ async def test_wildcard_and_path_prefix_routes(
         resp = await client.get(path, headers={"Host": host})
         return str(resp.headers.get("x-upstream", resp.status_code))
 
-    await poll(lambda: _eq(who(f"api.{domain}", "/v2/headers"), "B"), what="prefix route")
+    await eventually(lambda: _eq(who(f"api.{domain}", "/v2/headers"), "B"), what="prefix route")
     assert await who(f"anything.{domain}", url) == "A"
     assert await who(f"api.{domain}", url) == "A"  # outside /v2: the wildcard
     assert await who(f"API.{domain.upper()}.", url) == "A"  # case and trailing dot
@@ -113,7 +114,9 @@ async def test_unknown_host_and_empty_upstreams(
     assert resp.headers["x-request-id"]
     host = unique_host()
     await routes.add(host, [])
-    await poll(lambda: _eq(_status(client, host), 503), what="503 for a route without upstreams")
+    await eventually(
+        lambda: _eq(_status(client, host), 503), what="503 for a route without upstreams"
+    )
 
 
 async def _status(client: httpx.AsyncClient, host: str, path: str = "/name") -> int:
@@ -126,7 +129,7 @@ async def test_load_is_spread_and_headers_are_forwarded(
     a, b = two_upstreams
     host = unique_host()
     await routes.add(host, [("127.0.0.1", _port(a)), ("127.0.0.1", _port(b))])
-    await poll(lambda: _eq(_status(client, host), 200), what="route")
+    await eventually(lambda: _eq(_status(client, host), 200), what="route")
     names = [(await client.get("/name", headers={"Host": host})).text for _ in range(20)]
     assert names.count("A") == names.count("B") == 10
     resp = await client.get(
@@ -155,7 +158,7 @@ async def test_keep_alive_and_pipelining_over_one_connection(
     a, _ = two_upstreams
     host = unique_host()
     await routes.add(host, [("127.0.0.1", _port(a))])
-    await poll(lambda: _eq(_status(client, host), 200), what="route")
+    await eventually(lambda: _eq(_status(client, host), 200), what="route")
     targets = ["/name", "/status?code=201", "/nothing", "/name"]
     wire = b"".join(get(host, t) for t in targets)
     responses, closed = await exchange(proxy.port, wire, responses=4)
@@ -173,7 +176,7 @@ async def test_errors_are_short_readable_pages(
     dead, hang = unique_host("dead"), unique_host("hang")
     await routes.add(dead, [("127.0.0.1", free_port())])
     await routes.add(hang, [("127.0.0.1", _port(a))])
-    await poll(lambda: _eq(_status(client, dead), 502), what="502 for a refused upstream")
+    await eventually(lambda: _eq(_status(client, dead), 502), what="502 for a refused upstream")
     resp = await client.get("/hang", headers={"Host": hang})  # --read-timeout 2
     assert resp.status_code == 504
     assert "took too long" in resp.text
@@ -186,7 +189,7 @@ async def test_admin_endpoints_and_access_log(
     a, _ = two_upstreams
     host = unique_host()
     await routes.add(host, [("127.0.0.1", _port(a))])
-    await poll(lambda: _eq(_status(client, host), 200), what="route")
+    await eventually(lambda: _eq(_status(client, host), 200), what="route")
     rid = (await client.get("/headers", headers={"Host": host})).json()["headers"]
     request_id = dict((k.lower(), v) for k, v in rid)["x-request-id"]
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{proxy.admin_port}") as admin:
@@ -204,7 +207,7 @@ async def test_admin_endpoints_and_access_log(
     def logged() -> dict[str, Any] | None:
         return next((e for e in proxy.access_log() if e["request_id"] == request_id), None)
 
-    entry = await poll(logged, what="the access log line")
+    entry = await eventually(logged, what="the access log line")
     assert entry["status"] == 200 and entry["host"] == host and entry["method"] == "GET"
     assert entry["upstream"] == f"127.0.0.1:{_port(a)}"
     assert json.dumps(entry)  # one JSON object per line

@@ -21,7 +21,8 @@ import httpx
 import pytest
 from meshploy_proxy.splice import SPLICE_MIN
 
-from tests.fixtures.proxy import ProxyProcess, Routes, poll, routed_upstream, start_proxy
+from meshploy_core.testing.poll import eventually
+from tests.fixtures.proxy import ProxyProcess, Routes, routed_upstream, start_proxy
 from tests.proxy import upstream_app
 from tests.proxy.client import exchange, get
 
@@ -175,8 +176,8 @@ async def test_upstream_dying_mid_body_drops_the_client_and_nothing_leaks(
         assert got == upstream_app.blob(n)[:cut]
     finally:
         writer.close()
-    await poll(lambda: upstream_resets(proxy) == resets + 1, what="the reset counted")
-    await poll(lambda: not leaked_descriptors(worker), what="no leaked descriptors")
+    await eventually(lambda: upstream_resets(proxy) == resets + 1, what="the reset counted")
+    await eventually(lambda: not leaked_descriptors(worker), what="no leaked descriptors")
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{proxy.port}") as c:
         r = await c.get(f"/blob?n={MIB}", headers={"Host": host})
         assert r.content == upstream_app.blob(MIB)
@@ -199,9 +200,9 @@ async def test_client_leaving_mid_body_closes_the_upstream_connection(
     assert first.startswith(b"HTTP/1.1 200")
     sock.close()  # unread bytes: the kernel resets the connection
     # The proxy drops the half-sent response's upstream connection instead of pooling it.
-    await poll(lambda: state.closed > closed, what="the upstream connection closed")
-    await poll(lambda: not leaked_descriptors(worker), what="no leaked descriptors")
-    entry = await poll(
+    await eventually(lambda: state.closed > closed, what="the upstream connection closed")
+    await eventually(lambda: not leaked_descriptors(worker), what="no leaked descriptors")
+    entry = await eventually(
         lambda: next(
             (
                 e

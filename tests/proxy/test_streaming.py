@@ -10,7 +10,8 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.asyncio.server import ServerConnection, serve
 
-from tests.fixtures.proxy import ProxyProcess, Routes, poll, routed_upstream, unique_host
+from meshploy_core.testing.poll import eventually
+from tests.fixtures.proxy import ProxyProcess, Routes, routed_upstream, unique_host
 from tests.proxy import upstream_app
 from tests.proxy.client import exchange
 
@@ -61,7 +62,7 @@ async def test_websocket_echo_through_the_proxy(proxy: ProxyProcess, routes: Rou
                 await ws.send("ping")
                 return await asyncio.wait_for(ws.recv(), 5) == "ping"
 
-        await poll(handshake, what="websocket route")
+        await eventually(handshake, what="websocket route")
         async with connect(f"ws://{host}/chat", host="127.0.0.1", port=proxy.port) as ws:
             for i in range(50):
                 await ws.send(f"message {i}")

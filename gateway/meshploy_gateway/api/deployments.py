@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
 import uuid
 
 from quart import Blueprint
@@ -11,13 +9,11 @@ from quart_schema import validate_querystring, validate_response
 
 from meshploy_core.authorization.policy import requires
 from meshploy_core.deploys import deployments
-from meshploy_core.deploys.deployments import FINAL
 from meshploy_core.web.context import actor, db
 from meshploy_core.web.openapi import destructive, problems
 from meshploy_gateway.api.service_models import DeploymentOut, LogLineOut, LogOut, LogQuery
 
 bp = Blueprint("deployments", __name__, url_prefix="/api/v1/orgs/<uuid:org_id>/deployments")
-POLL_SECONDS = 0.5
 
 
 @bp.get("/<uuid:deployment_id>")
@@ -41,24 +37,19 @@ async def deployment_logs(
     With ``wait`` the call holds until a new line arrives or the deployment ends (long poll),
     so ``--follow`` is a loop over ``?after=<next_after>&wait=20`` until ``done``.
     """
-    session = db()
-    deadline = time.monotonic() + query_args.wait
-    while True:
-        dep, *_ = await deployments.get_deployment(session, org_id, deployment_id)
-        lines = await deployments.events_after(
-            session, deployment_id, query_args.after, query_args.limit
-        )
-        ended = dep.status in FINAL
-        if lines or ended or time.monotonic() >= deadline:
-            break
-        await session.rollback()  # end the snapshot so the next poll sees new rows
-        await asyncio.sleep(POLL_SECONDS)
-    next_after = lines[-1].id if lines else query_args.after
+    log = await deployments.read_log(
+        db(),
+        org_id,
+        deployment_id,
+        after=query_args.after,
+        limit=query_args.limit,
+        wait=query_args.wait,
+    )
     return LogOut(
-        items=[LogLineOut.of(e) for e in lines],
-        next_after=next_after,
-        done=ended and len(lines) < query_args.limit,
-        status=dep.status,
+        items=[LogLineOut.of(e) for e in log.lines],
+        next_after=log.next_after,
+        done=log.done,
+        status=log.deployment.status,
     )
 
 

@@ -16,12 +16,7 @@ from quart_schema import validate_querystring, validate_response
 
 from meshploy_core.app.state import kube_of
 from meshploy_core.authorization.policy import requires
-from meshploy_core.errors import Unavailable, ValidationFailed
-from meshploy_core.kube import logs as kube_logs
-from meshploy_core.kube.adapter import KubeError
-from meshploy_core.kube.spec import namespace_for
-from meshploy_core.projects import projects
-from meshploy_core.services import catalog
+from meshploy_core.services import logs
 from meshploy_core.web.context import db
 from meshploy_core.web.openapi import problems
 
@@ -81,34 +76,17 @@ async def service_logs(
     org_id: uuid.UUID, project_id: uuid.UUID, service_id: uuid.UUID, query_args: LogsQuery
 ) -> LogsOut:
     """What the service's containers wrote (stdout and stderr), newest `tail` lines."""
-    session = db()
-    project = await projects.get_project(session, org_id, project_id)
-    service = await catalog.get_service(session, project, service_id)
-    await session.close()  # reading logs can take a while: do not hold a connection
-    positions = None
-    if query_args.after is not None:
-        try:
-            positions = kube_logs.decode_cursor(query_args.after)
-        except ValueError:
-            raise ValidationFailed(
-                "after must be the next_after of a previous answer of this operation "
-                "(leave it out to start from the newest lines)",
-                {"after": "not a cursor from a previous answer"},
-            ) from None
-    kube = await kube_of(current_app)
-    try:
-        got = await kube_logs.service_logs(
-            kube,
-            namespace_for(project.slug, project.id.hex),
-            service.name,
-            tail=query_args.tail,
-            positions=positions,
-        )
-    except KubeError as exc:
-        raise Unavailable(f"cannot read the service's pods from Kubernetes: {exc}") from None
-    items = [LogLineOut(pod=ln.pod, time=ln.time, message=ln.message) for ln in got.lines]
+    page = await logs.read_service_logs(
+        db(),
+        lambda: kube_of(current_app),
+        org_id,
+        project_id,
+        service_id,
+        tail=query_args.tail,
+        after=query_args.after,
+    )
     return LogsOut(
-        items=items,
-        next_after=kube_logs.encode_cursor(got.positions),
-        unavailable=[PodUnavailable(pod=p, reason=r) for p, r in got.unavailable],
+        items=[LogLineOut(pod=ln.pod, time=ln.time, message=ln.message) for ln in page.lines],
+        next_after=page.next_after,
+        unavailable=[PodUnavailable(pod=p, reason=r) for p, r in page.unavailable],
     )

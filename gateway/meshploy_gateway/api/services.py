@@ -44,12 +44,7 @@ class ServiceQuery(PageQuery):
 
 
 async def _project(org_id: uuid.UUID, project_id: uuid.UUID) -> tuple[Organization, Project]:
-    session = db()
-    project = await projects.get_project(session, org_id, project_id)
-    org = await session.get(Organization, org_id)
-    if org is None:
-        raise NotFound("no such organization")
-    return org, project
+    return await projects.get_project_and_org(db(), org_id, project_id)
 
 
 @bp.get("")

@@ -20,14 +20,14 @@ import contextlib
 import json
 import os
 import shutil
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import yaml
 
-from meshploy_testbed.cluster.api import ApiStatusError, poll_until
+from meshploy_testbed.cluster.api import ApiStatusError, KubeApi, poll_until
 from meshploy_testbed.cluster.binaries import DevClusterError, cache_dir, expected_binaries
 from meshploy_testbed.cluster.kubeconfig import write_kubeconfig
 from meshploy_testbed.cluster.nodes import node_condition
@@ -42,9 +42,6 @@ from meshploy_testbed.realnode.realnet import (
     enter,
 )
 from meshploy_testbed.realnode.registry import Login
-
-if TYPE_CHECKING:
-    from meshploy_testbed.cluster.cluster import DevCluster
 
 REAL_NODE_LABEL = "meshploy.com/real-node"
 _DIRECTORY_MAX = 64
@@ -170,10 +167,29 @@ def _node_kubeconfig(
     )
 
 
-class RealNodes:
-    """The real nodes of one :class:`DevCluster`, their network and the gateway registry."""
+class ClusterAccess(Protocol):
+    """What real nodes need of the control plane they join (a :class:`DevCluster`)."""
 
-    def __init__(self, cluster: DevCluster, timeout: float = 120.0) -> None:
+    @property
+    def server(self) -> str:
+        """The API server's URL."""
+        ...
+
+    @property
+    def workdir(self) -> Path:
+        """The cluster's working directory (PKI, node directories)."""
+        ...
+
+    @property
+    def api(self) -> KubeApi:
+        """An admin client of the API server."""
+        ...
+
+
+class RealNodes:
+    """The real nodes of one cluster, their network and the gateway registry."""
+
+    def __init__(self, cluster: ClusterAccess, timeout: float = 120.0) -> None:
         self._cluster = cluster
         self._timeout = timeout
         self._nodes: dict[str, RealNode] = {}
@@ -417,20 +433,3 @@ class RealNodes:
         if self._network is not None:
             network, self._network = self._network, None
             network.stop()
-
-
-def start_dev_real_node(cluster: DevCluster, say: Callable[[str], None]) -> RealNode:
-    """For ``meshploy dev --real-node``: add ``real-1`` and push the sample app image."""
-    say("starting a real worker node (containerd, kubelet, kube-proxy) ...")
-    node = cluster.add_real_node("real-1")
-    real = cluster.real_nodes
-    sample = real.push(images.test_app_image("v1"), "meshploy/testapp", "v1")
-    say(f"real node real-1 at {node.address} (its mesh address; NodePorts answer there)")
-    say(f"image registry at {real.registry} (plain HTTP; docker.io names resolve there too)")
-    login = real.auth_registry_login
-    say(
-        f"private registry at {real.auth_registry} (plain HTTP, "
-        f"login {login.username} / {login.password})"
-    )
-    say(f"sample image {sample}: port 8080, its page shows $GREETING")
-    return node

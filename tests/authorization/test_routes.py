@@ -12,7 +12,7 @@ from meshploy_core.authorization.policy import PERMISSIONS, policy_of
 from meshploy_core.plugins import hookimpl
 from meshploy_core.plugins.manager import PluginManager
 from meshploy_core.settings import Settings
-from tests.api.matrix_ops import OPERATIONS, PUBLIC
+from tests.authorization.matrix_ops import OPERATIONS, PUBLIC
 from tests.fixtures.api import ApiClient, LogCapture, SecretTracker, World
 
 API_DOC_ENDPOINTS = {"/api/v1/openapi.json", "/api/v1/docs", "/api/v1/docs/assets/<name>"}

@@ -12,11 +12,15 @@ import tempfile
 import textwrap
 from pathlib import Path
 
+import pytest
 from meshploy_testbed.cluster.api import poll_until
 from meshploy_testbed.realnode import hostnet
 from meshploy_testbed.realnode.realnet import STATE_DIR, reap_stale
 
 from tests.fixtures.realnode import RealBed
+
+#: Real containers on the real-node cluster (``kube_cluster`` is that cluster here).
+pytestmark = pytest.mark.realnode
 
 _OWNER = textwrap.dedent(
     """

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from meshploy_registries import credentials as registries
 from meshploy_testbed.realnode import images
 from meshploy_testbed.realnode.registry import AUTH_REALM
@@ -29,10 +30,13 @@ from meshploy_core.kube import manifests
 from meshploy_core.kube.adapter import KubeAdapter
 from meshploy_core.kube.rollout import Phase, RolloutVerdict, evaluate
 from meshploy_core.kube.spec import HealthCheck, WorkloadSpec
-from tests.deploys.conftest import DOMAIN, DeployBed, new_bed, poll
-from tests.fixtures.kube import wait_for
+from meshploy_core.testing.poll import eventually
+from tests.fixtures.deploys import DOMAIN, DeployBed, new_bed
 from tests.fixtures.proxy import start_proxy
 from tests.fixtures.realnode import REAL_NODE, RealBed, timing
+
+#: Real containers on the real-node cluster (``kube_cluster`` is that cluster here).
+pytestmark = pytest.mark.realnode
 
 HEALTH = HealthCheck(path="/healthz", period_seconds=1, timeout_seconds=1)
 
@@ -87,7 +91,7 @@ async def _rollout(
         verdict = evaluate(deployment, pods, deployment_id, datetime.now(UTC))
         return verdict if verdict.phase is not Phase.PROGRESSING else None
 
-    verdict = await wait_for(settled, timeout, f"the rollout of {image} to settle")
+    verdict = await eventually(settled, timeout, f"the rollout of {image} to settle")
     assert verdict is not None
     return verdict
 
@@ -182,7 +186,7 @@ async def test_deploy_pulls_with_the_organizations_stored_credentials(
                 return None
             return r.text if r.status_code == 200 and f"version={version}" in r.text else None
 
-        await poll(page, 60, f"the proxy to answer for {host} with version={version}")
+        await eventually(page, 60, f"the proxy to answer for {host} with version={version}")
         timing("private image, deploy request to first 200 via proxy", time.monotonic() - started)
     finally:
         proxy.stop()

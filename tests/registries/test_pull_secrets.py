@@ -12,7 +12,7 @@ from meshploy_registries import credentials as registries
 
 from meshploy_core.audit import SYSTEM
 from meshploy_core.kube.manifests import pull_secret_name
-from tests.deploys.conftest import DeployBed
+from tests.fixtures.deploys import DeployBed
 
 IMAGE = "registry.example.com:5000/acme/api:1"
 

@@ -25,12 +25,12 @@ from meshploy_testbed.cluster import GoToolchainMissingError, ensure_binaries
 from meshploy_testbed.cluster.cli import cluster as cluster_cli
 from meshploy_testbed.cluster.processes import process_start_time
 
+from meshploy_core.testing.poll import eventually
 from tests.fixtures.kube import (
     BUILDER_NODE,
     WORKER_NODES,
     KubeClients,
     KubeTestCluster,
-    wait_for,
 )
 
 pytestmark = pytest.mark.integration
@@ -136,7 +136,7 @@ async def test_deployment_rolls_out_to_ready_replicas(
     async def done() -> bool:
         return rolled_out(await apps.read_namespaced_deployment("web", kube_namespace), 3)
 
-    await wait_for(done, 60, "deployment web to roll out 3 ready replicas")
+    await eventually(done, 60, "deployment web to roll out 3 ready replicas")
     pods = (await core.list_namespaced_pod(kube_namespace, label_selector="app=web")).items
     assert len(pods) == 3, f"pods: got {len(pods)}, want 3"
     for p in pods:
@@ -158,7 +158,7 @@ async def test_rolling_update_keeps_replicas_available(
     async def first() -> bool:
         return rolled_out(await apps.read_namespaced_deployment("api", kube_namespace), 2)
 
-    await wait_for(first, 60, "deployment api v1 to roll out")
+    await eventually(first, 60, "deployment api v1 to roll out")
 
     before = await apps.read_namespaced_deployment("api", kube_namespace)
     watching = asyncio.create_task(
@@ -214,7 +214,7 @@ async def test_node_selector_places_pods_on_builders_or_leaves_them_pending(
         ready = pod_condition(p, "Ready")
         return p if ready is not None and ready.status == "True" else None
 
-    placed = await wait_for(build_ready, 30, "pod build to be Ready")
+    placed = await eventually(build_ready, 30, "pod build to be Ready")
     assert placed.spec.node_name == BUILDER_NODE, (
         f"node of build pod: got {placed.spec.node_name}, want {BUILDER_NODE}"
     )
@@ -224,7 +224,7 @@ async def test_node_selector_places_pods_on_builders_or_leaves_them_pending(
         cond = pod_condition(p, "PodScheduled")
         return p if cond is not None and cond.reason == "Unschedulable" else None
 
-    stuck = await wait_for(unschedulable, 30, "pod nowhere to be marked Unschedulable")
+    stuck = await eventually(unschedulable, 30, "pod nowhere to be marked Unschedulable")
     cond = pod_condition(stuck, "PodScheduled")
     assert cond is not None and cond.status == "False", f"PodScheduled: got {cond}, want False"
     assert stuck.status.phase == "Pending", f"phase: got {stuck.status.phase}, want Pending"
@@ -316,14 +316,14 @@ async def test_cronjob_creates_jobs_on_schedule(
         return next((j for j in owned if (j.status.succeeded or 0) >= 1), None)
 
     # The schedule fires at the next minute boundary: up to 60 s plus controller latency.
-    job = await wait_for(succeeded_job, 90, "CronJob tick to create a Job that succeeds")
+    job = await eventually(succeeded_job, 90, "CronJob tick to create a Job that succeeds")
     assert job.metadata.name.startswith("tick-"), f"job name: got {job.metadata.name}"
 
     async def recorded() -> Any:
         cj = await batch.read_namespaced_cron_job("tick", kube_namespace)
         return cj if cj.status and cj.status.last_successful_time else None
 
-    cj = await wait_for(recorded, 30, "CronJob tick to record lastSuccessfulTime")
+    cj = await eventually(recorded, 30, "CronJob tick to record lastSuccessfulTime")
     assert cj.status.last_schedule_time is not None, "lastScheduleTime: got None, want a time"
 
 
@@ -335,14 +335,14 @@ async def test_deleting_a_namespace_removes_its_contents(kube_api: kclient.ApiCl
     async def default_sa() -> Any:
         return await core.read_namespaced_service_account("default", ns)
 
-    await wait_for(default_sa, 30, f"ServiceAccount default in {ns}")
+    await eventually(default_sa, 30, f"ServiceAccount default in {ns}")
     await apps.create_namespaced_deployment(ns, deployment("web", "images.meshploy.test/web:1", 2))
     await core.create_namespaced_config_map(ns, {"metadata": {"name": "settings"}})
 
     async def running() -> bool:
         return rolled_out(await apps.read_namespaced_deployment("web", ns), 2)
 
-    await wait_for(running, 60, f"deployment web in {ns} to roll out")
+    await eventually(running, 60, f"deployment web in {ns} to roll out")
     await core.delete_namespace(ns)
 
     async def namespace_gone() -> bool:
@@ -352,7 +352,7 @@ async def test_deleting_a_namespace_removes_its_contents(kube_api: kclient.ApiCl
             return bool(exc.status == 404)
         return False
 
-    await wait_for(namespace_gone, 90, f"namespace {ns} to be deleted")
+    await eventually(namespace_gone, 90, f"namespace {ns} to be deleted")
     pods = (await core.list_pod_for_all_namespaces(field_selector=f"metadata.namespace={ns}")).items
     assert pods == [], f"pods left in {ns}: got {[p.metadata.name for p in pods]}, want none"
     deps = (
@@ -373,7 +373,7 @@ async def test_resource_quota_rejects_an_over_quota_pod(
         return bool(q.status and q.status.hard)
 
     # Admission only enforces a quota once the resourcequota controller has computed it.
-    await wait_for(enforced, 30, "ResourceQuota small to have a computed status")
+    await eventually(enforced, 30, "ResourceQuota small to have a computed status")
 
     def sized(name: str, cpu: str) -> dict[str, Any]:
         spec = pod(name)
@@ -460,7 +460,7 @@ async def test_a_node_made_not_ready_leaves_the_service_endpoints(
     async def both() -> bool:
         return await ready_nodes() == set(WORKER_NODES)
 
-    await wait_for(both, 30, f"ready endpoints on {WORKER_NODES}")
+    await eventually(both, 30, f"ready endpoints on {WORKER_NODES}")
     down = WORKER_NODES[1]
     kube_cluster.set_node_ready(down, False)
     try:
@@ -468,7 +468,7 @@ async def test_a_node_made_not_ready_leaves_the_service_endpoints(
         async def without_down() -> bool:
             return await ready_nodes() == {WORKER_NODES[0]}
 
-        await wait_for(without_down, 30, f"endpoint on NotReady {down} to stop being ready")
+        await eventually(without_down, 30, f"endpoint on NotReady {down} to stop being ready")
         node = await core.read_node(down)
         ready = next(c.status for c in node.status.conditions if c.type == "Ready")
         assert ready == "Unknown", f"Ready of {down}: got {ready}, want Unknown"
@@ -478,7 +478,7 @@ async def test_a_node_made_not_ready_leaves_the_service_endpoints(
         )
     finally:
         kube_cluster.set_node_ready(down, True)
-    await wait_for(both, 30, f"endpoint on {down} to be ready again")
+    await eventually(both, 30, f"endpoint on {down} to be ready again")
 
 
 def test_missing_go_is_reported_in_one_line(
@@ -528,7 +528,7 @@ async def test_a_killed_launcher_leaves_no_process_behind(tmp_path: Path) -> Non
     async def all_gone() -> bool:
         return not any(_alive(p) for p in pids)
 
-    await wait_for(all_gone, 15, f"components {pids} to die with their launcher")
+    await eventually(all_gone, 15, f"components {pids} to die with their launcher")
 
 
 def test_cli_up_status_down(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

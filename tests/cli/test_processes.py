@@ -158,6 +158,7 @@ def _dev_ready(proc: subprocess.Popen[str], port: int) -> dict[str, str]:
     return {"url": url, "token": token, "org": org}
 
 
+@pytest.mark.integration  # starts PostgreSQL and the Kubernetes control plane itself
 def test_dev_runs_everything_and_keeps_state(tmp_path: Path) -> None:
     data_dir = make_temp_dir("meshploy-dev-") / "data"
     port = free_port()

@@ -14,14 +14,18 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from meshploy_testbed.realnode import hostnet
 
 from meshploy_core.kube import manifests
 from meshploy_core.kube.adapter import KubeAdapter
 from meshploy_core.kube.rollout import Phase, RolloutVerdict, evaluate
 from meshploy_core.kube.spec import HealthCheck, WorkloadSpec
-from tests.fixtures.kube import wait_for
+from meshploy_core.testing.poll import eventually
 from tests.fixtures.realnode import REAL_NODE, RealBed, timing
+
+#: Real containers on the real-node cluster (``kube_cluster`` is that cluster here).
+pytestmark = pytest.mark.realnode
 
 
 def _spec(namespace: str, image: str, **overrides: Any) -> WorkloadSpec:
@@ -59,7 +63,7 @@ async def _wait_verdict(
         verdict = await _verdict(kube, spec, deployment_id)
         return verdict if verdict.phase is not Phase.PROGRESSING else None
 
-    verdict = await wait_for(settled, timeout, f"the rollout of {spec.image} to settle")
+    verdict = await eventually(settled, timeout, f"the rollout of {spec.image} to settle")
     assert verdict is not None and verdict.phase is phase, f"got {verdict}, want {phase}"
     return verdict
 
@@ -114,7 +118,7 @@ async def test_rendered_deployment_becomes_ready_by_the_kubelets_probe_and_serve
         response = _get(url)
         return response if response is not None and response.status_code == 200 else None
 
-    response = await wait_for(page, 30, f"GET {url} through kube-proxy")
+    response = await eventually(page, 30, f"GET {url} through kube-proxy")
     assert response is not None
     timing("rendered Deployment applied to first 200 on the NodePort", time.monotonic() - started)
     assert "meshploy test app v1" in response.text
@@ -132,7 +136,7 @@ async def test_failing_readiness_probe_keeps_the_pod_out_of_service(
         events = await kube_adapter.list("v1", "Event", real_namespace)
         return [e for e in events if e.get("reason") == "Unhealthy"]
 
-    (event, *_) = await wait_for(probe_failed, 60, "the kubelet to report a failed probe")
+    (event, *_) = await eventually(probe_failed, 60, "the kubelet to report a failed probe")
     assert "Readiness probe failed: HTTP probe failed with statuscode: 404" in event["message"]
     (pod,) = await kube_adapter.list("v1", "Pod", real_namespace)
     (container,) = pod["status"]["containerStatuses"]
@@ -185,4 +189,4 @@ async def test_second_real_node_joins_and_leaves_nothing_behind(
     async def node_gone() -> bool:
         return await kube_adapter.get("v1", "Node", "real-2") is None
 
-    await wait_for(node_gone, 10, "the Node object real-2 to be deleted")
+    await eventually(node_gone, 10, "the Node object real-2 to be deleted")

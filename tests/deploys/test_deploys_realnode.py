@@ -19,11 +19,16 @@ from pathlib import Path
 from types import TracebackType
 
 import httpx
+import pytest
 
 from meshploy_core.kube.spec import HealthCheck
-from tests.deploys.conftest import DOMAIN, DeployBed, poll
+from meshploy_core.testing.poll import eventually
+from tests.fixtures.deploys import DOMAIN, DeployBed
 from tests.fixtures.proxy import ProxyProcess, start_proxy
 from tests.fixtures.realnode import RealBed, timing
+
+#: Real containers on the real-node cluster (``kube_cluster`` is that cluster here).
+pytestmark = pytest.mark.realnode
 
 HEALTH = HealthCheck(path="/healthz", period_seconds=1, timeout_seconds=1)
 HOST = f"hello-web.{DOMAIN}"
@@ -80,7 +85,7 @@ class Traffic:
             assert self._task is not None and not self._task.done(), "the request loop stopped"
             return needle in self.last
 
-        await poll(seen, timeout, f"an answer containing {needle!r} (answers {self.answers})")
+        await eventually(seen, timeout, f"an answer containing {needle!r} (answers {self.answers})")
 
 
 def _summary(page: str) -> str:
@@ -97,7 +102,7 @@ async def _first_page(proxy: ProxyProcess, needle: str) -> str:
             return None
         return r.text if r.status_code == 200 and needle in r.text else None
 
-    return await poll(page, 60, f"the proxy to answer for {HOST} with {needle!r}")
+    return await eventually(page, 60, f"the proxy to answer for {HOST} with {needle!r}")
 
 
 @contextlib.contextmanager
@@ -152,7 +157,7 @@ async def test_deploy_update_rollback_and_env_change_through_the_proxy(
             assert changed.status == "healthy", changed.reason
             await traffic.until("GREETING=bonjour")
             # Let the replaced pod finish terminating while requests keep flowing.
-            await poll(lambda: _pods_settled(bed), 60, "the old pods to be gone")
+            await eventually(lambda: _pods_settled(bed), 60, "the old pods to be gone")
 
         assert traffic.failures == [], (
             f"{len(traffic.failures)} failed requests during the rollouts "

@@ -24,11 +24,15 @@ from meshploy_core.kube.adapter import KubeAdapter
 from meshploy_core.kube.logs import LogLine, ServiceLogs, decode_cursor, service_logs
 from meshploy_core.kube.spec import LABEL_SERVICE, HealthCheck, namespace_for
 from meshploy_core.settings import Settings
-from tests.deploys.conftest import DeployBed, poll
+from meshploy_core.testing.poll import eventually
 from tests.fixtures.api import ApiClient, World
+from tests.fixtures.deploys import DeployBed
 from tests.fixtures.kube import KubeTestCluster
 from tests.fixtures.postgres import settings_for
 from tests.fixtures.realnode import RealBed, timing
+
+#: Real containers on the real-node cluster (``kube_cluster`` is that cluster here).
+pytestmark = pytest.mark.realnode
 
 HEALTH = HealthCheck(path="/healthz", period_seconds=1, timeout_seconds=1)
 START_LINE = "meshploy test app v1 listening on port 8080"
@@ -62,7 +66,7 @@ async def _node_port_url(real_bed: RealBed, kube: KubeAdapter, namespace: str, n
         except httpx.HTTPError:
             return False
 
-    await poll(answers, 30, f"GET {url}/healthz through kube-proxy")
+    await eventually(answers, 30, f"GET {url}/healthz through kube-proxy")
     return url
 
 
@@ -116,7 +120,9 @@ async def test_logs_of_every_pod_merged_by_time_and_only_newer_lines_after_the_c
         got = await service_logs(bed.kube, bed.namespace, "hello", tail=1000, positions=after)
         return got if _count(got.lines, path) >= count else None
 
-    round1 = await poll(lambda: newer(cursor, "/", 10), 30, "10 request lines after the cursor")
+    round1 = await eventually(
+        lambda: newer(cursor, "/", 10), 30, "10 request lines after the cursor"
+    )
     assert _count(round1.lines, "/") == 10, round1.lines
     assert all(ln.time > cursor[ln.pod] for ln in round1.lines)
     assert not _keys(round1.lines) & _keys(first.lines)
@@ -125,7 +131,7 @@ async def test_logs_of_every_pod_merged_by_time_and_only_newer_lines_after_the_c
 
     cursor2 = round1.positions
     await _requests(f"{url}/index.html", 5)
-    round2 = await poll(
+    round2 = await eventually(
         lambda: newer(cursor2, "/index.html", 5), 30, "5 more request lines after the cursor"
     )
     assert _count(round2.lines, "/index.html") == 5, round2.lines
@@ -149,7 +155,7 @@ async def _wait_healthy(client: ApiClient, world: World, dep: str) -> None:
         ).ok()
         return body if body["status"] not in ("queued", "deploying") else None
 
-    body = await poll(done, 120, f"deployment {dep} to finish")
+    body = await eventually(done, 120, f"deployment {dep} to finish")
     assert body["status"] == "healthy", body
 
 
@@ -210,7 +216,7 @@ async def test_logs_endpoint_reads_the_real_pods_and_is_for_developers_and_up(
         urls = [i for i in got["items"] if i["message"].endswith(": url:/index.html")]
         return got if len(urls) >= 3 else None
 
-    later = await poll(newer, 30, "the 3 request lines through the API")
+    later = await eventually(newer, 30, "the 3 request lines through the API")
     assert all(i["time"] > reached[i["pod"]] for i in later["items"])
     assert START_LINE not in {i["message"] for i in later["items"]}
     assert (
@@ -272,7 +278,7 @@ async def test_following_under_load_returns_every_line_exactly_once(
         requests = sum(1 for line in everything.lines if line.message.endswith("url:/index.html"))
         return want if requests >= sent and want <= _keys(followed) else None
 
-    want = await poll(caught_up, 30, "the follower to have every line")
+    want = await eventually(caught_up, 30, "the follower to have every line")
     assert len(followed) == len(_keys(followed)), "a line came twice"
     assert _keys(followed) == want
     assert sent > 100, f"only {sent} requests: the test did not load the pods"

@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from tests.api.matrix_ops import OPERATIONS, PRINCIPALS, Op, account_of, expected_status
+from tests.authorization.matrix_ops import OPERATIONS, PRINCIPALS, Op, account_of, expected_status
 from tests.fixtures.api import ApiClient, World, create_token
 
 

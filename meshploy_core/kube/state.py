@@ -1,0 +1,204 @@
+"""Reading Kubernetes objects: pure functions over the JSON the API server returns.
+
+Everything that digs into a live object's dicts lives here (and in :mod:`.rollout`), so the
+reconciler and the routing code read like what they decide, and each reader is unit-tested
+on plain data.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from meshploy_core.kube.spec import ANNOTATION_DEPLOYMENT, LABEL_PROJECT_ID, LABEL_SERVICE
+
+Obj = dict[str, Any]
+
+
+def meta(obj: Obj | None) -> Obj:
+    """``metadata`` of an object ({} when absent)."""
+    return (obj or {}).get("metadata") or {}
+
+
+def name_of(obj: Obj) -> str:
+    """The object's name."""
+    return str(meta(obj).get("name", ""))
+
+
+def labels_of(obj: Obj | None) -> dict[str, str]:
+    """The object's labels."""
+    return meta(obj).get("labels") or {}
+
+
+def annotations_of(obj: Obj | None) -> dict[str, str]:
+    """The object's annotations."""
+    return meta(obj).get("annotations") or {}
+
+
+def parse_time(value: str | None) -> datetime | None:
+    """An RFC 3339 timestamp as Kubernetes writes it (``Z`` suffix), or None."""
+    if not value:
+        return None
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+# -- Deployments --------------------------------------------------------------------------
+
+
+def template_deployment_id(deployment: Obj | None) -> str | None:
+    """The Meshploy deployment id stamped on a Deployment's pod template."""
+    template = ((deployment or {}).get("spec") or {}).get("template") or {}
+    found = annotations_of(template).get(ANNOTATION_DEPLOYMENT)
+    return str(found) if found is not None else None
+
+
+def template_images(deployment: Obj) -> list[str]:
+    """The images of the pod template's containers, in order."""
+    template = (deployment.get("spec") or {}).get("template") or {}
+    return [str(c.get("image")) for c in (template.get("spec") or {}).get("containers") or []]
+
+
+def replicas(deployment: Obj) -> int | None:
+    """The desired replica count of a Deployment."""
+    value = (deployment.get("spec") or {}).get("replicas")
+    return int(value) if value is not None else None
+
+
+# -- Pods ---------------------------------------------------------------------------------
+
+
+def pod_deployment_id(pod: Obj) -> str | None:
+    """Which Meshploy deployment started this pod."""
+    found = annotations_of(pod).get(ANNOTATION_DEPLOYMENT)
+    return str(found) if found is not None else None
+
+
+def pods_of_deployment(pods: list[Obj], deployment_id: str) -> list[Obj]:
+    """The pods a given deployment started."""
+    return [p for p in pods if pod_deployment_id(p) == deployment_id]
+
+
+def pod_service(pod: Obj) -> str | None:
+    """The Meshploy service a pod belongs to."""
+    return labels_of(pod).get(LABEL_SERVICE)
+
+
+def pod_node(pod: Obj) -> str | None:
+    """The node the pod was scheduled to, if any."""
+    return (pod.get("spec") or {}).get("nodeName")
+
+
+def pod_is_ready(pod: Obj) -> bool:
+    """Ready condition True and not being deleted."""
+    if meta(pod).get("deletionTimestamp"):
+        return False
+    return any(
+        c.get("type") == "Ready" and c.get("status") == "True"
+        for c in (pod.get("status") or {}).get("conditions") or []
+    )
+
+
+def pod_summary(pod: Obj) -> str:
+    """One readable line: ``pod web-1 on node-a: Running, ready, app waiting: ...``."""
+    status = pod.get("status") or {}
+    parts = [f"pod {name_of(pod)} on {pod_node(pod) or 'unscheduled'}: "
+             f"{status.get('phase', 'Pending')}"]
+    if pod_is_ready(pod):
+        parts.append("ready")
+    for cs in status.get("containerStatuses") or []:
+        waiting = (cs.get("state") or {}).get("waiting") or {}
+        if waiting.get("reason"):
+            parts.append(f"{cs.get('name')} waiting: {waiting['reason']}")
+    return ", ".join(parts)
+
+
+# -- Events -------------------------------------------------------------------------------
+
+
+def event_time(event: Obj) -> datetime | None:
+    """When an Event last happened."""
+    return parse_time(event.get("lastTimestamp") or event.get("eventTime"))
+
+
+def events_about(
+    events: list[Obj], pod_names: set[str], service: str, since: datetime
+) -> list[Obj]:
+    """Events about the given pods, or the service's Deployment/ReplicaSets, since ``since``
+    (a second of slack for clock rounding)."""
+    found = []
+    for event in events:
+        involved = event.get("involvedObject") or {}
+        about_pod = involved.get("name") in pod_names
+        about_rollout = involved.get("kind") in ("Deployment", "ReplicaSet") and str(
+            involved.get("name", "")
+        ).startswith(service)
+        if not (about_pod or about_rollout):
+            continue
+        when = event_time(event)
+        if when is not None and when < since - timedelta(seconds=1):
+            continue
+        found.append(event)
+    return found
+
+
+def event_line(event: Obj) -> str:
+    """``Kind/name: Reason: message`` for a deployment's log."""
+    involved = event.get("involvedObject") or {}
+    return (
+        f"{involved.get('kind')}/{involved.get('name')}: {event.get('reason')}: "
+        f"{str(event.get('message', '')).strip()}"
+    )
+
+
+def event_key(event: Obj) -> str:
+    """Identifies one occurrence of an Event (its uid and count), for de-duplication."""
+    return f"k8s:{meta(event).get('uid')}:{event.get('count', 1)}"
+
+
+def event_is_warning(event: Obj) -> bool:
+    """Whether Kubernetes classed the Event as a warning."""
+    return event.get("type") == "Warning"
+
+
+# -- Nodes and Services -------------------------------------------------------------------
+
+
+def node_addresses(nodes: list[Obj]) -> dict[str, str]:
+    """``{node name: InternalIP}`` for every node whose Ready condition is True."""
+    ready: dict[str, str] = {}
+    for node in nodes:
+        status = node.get("status") or {}
+        is_ready = any(
+            c.get("type") == "Ready" and c.get("status") == "True"
+            for c in status.get("conditions") or []
+        )
+        ip = next(
+            (
+                a.get("address")
+                for a in status.get("addresses") or []
+                if a.get("type") == "InternalIP"
+            ),
+            None,
+        )
+        if is_ready and ip:
+            ready[name_of(node)] = ip
+    return ready
+
+
+def node_port(service: Obj | None) -> int | None:
+    """The NodePort of the Service's first port, if assigned."""
+    if not service:
+        return None
+    ports = (service.get("spec") or {}).get("ports") or []
+    value = ports[0].get("nodePort") if ports else None
+    return int(value) if value else None
+
+
+def namespace_project_id(namespace: Obj) -> str | None:
+    """The Meshploy project a namespace belongs to."""
+    return labels_of(namespace).get(LABEL_PROJECT_ID)
+
+
+def is_terminating(obj: Obj) -> bool:
+    """Whether deletion has started."""
+    return bool(meta(obj).get("deletionTimestamp"))
