@@ -19,6 +19,7 @@ from meshploy_core.plugins.contracts import (
     BackupEngineFactory,
     BuilderFactory,
     DnsProviderFactory,
+    Factory,
     ImageRegistryFactory,
     MeshProviderFactory,
     NotifierFactory,
@@ -51,7 +52,8 @@ class Catalog(Generic[T]):
     """Factories of one kind, by name. ``add`` rejects duplicates and non-conforming objects."""
 
     kind: str = "item"
-    protocol: type[object] = object
+    #: What every entry must implement (all kinds register a :class:`Factory`).
+    protocol: type[object] = Factory
 
     def __init__(self) -> None:
         self._items: dict[str, T] = {}
@@ -71,7 +73,8 @@ class Catalog(Generic[T]):
             )
         if not isinstance(factory, self.protocol):
             raise PluginError(
-                f"{plugin}: {self.kind} {name!r} does not implement {self.protocol.__name__}"
+                f"{plugin}: {self.kind} {name!r} does not implement a factory (kind, "
+                "description, config_type, create)"
             )
         self._items[name] = factory
         self._owners[name] = plugin
@@ -110,46 +113,46 @@ class BuilderCatalog(Catalog[BuilderFactory]):
     """Builders (Nixpacks, Railpack, Dockerfile, ...)."""
 
     kind = "builder"
-    protocol = BuilderFactory
+    protocol = Factory
 
 
 class DnsProviderCatalog(Catalog[DnsProviderFactory]):
     """DNS-01 providers (CoreDNS zone files, registrar APIs, ...)."""
 
     kind = "DNS provider"
-    protocol = DnsProviderFactory
+    protocol = Factory
 
 
 class MeshProviderCatalog(Catalog[MeshProviderFactory]):
     """Mesh control planes (Headscale)."""
 
     kind = "mesh provider"
-    protocol = MeshProviderFactory
+    protocol = Factory
 
 
 class NotifierCatalog(Catalog[NotifierFactory]):
     """Notifier kinds (webhook, Slack, Discord, email, ...)."""
 
     kind = "notifier"
-    protocol = NotifierFactory
+    protocol = Factory
 
 
 class ImageRegistryCatalog(Catalog[ImageRegistryFactory]):
     """Container image registries (stored logins, the mesh registry)."""
 
     kind = "image registry"
-    protocol = ImageRegistryFactory
+    protocol = Factory
 
 
 class StorageCatalog(Catalog[StorageFactory]):
     """Object storage kinds (local directory, S3)."""
 
     kind = "storage"
-    protocol = StorageFactory
+    protocol = Factory
 
 
 class BackupEngineCatalog(Catalog[BackupEngineFactory]):
     """Backup engines (PostgreSQL, MySQL, Redis, volumes)."""
 
     kind = "backup engine"
-    protocol = BackupEngineFactory
+    protocol = Factory

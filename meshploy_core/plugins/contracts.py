@@ -24,6 +24,7 @@ from typing import Any, Generic, Protocol, TypeVar, runtime_checkable
 from meshploy_core.errors import MeshployError
 
 T = TypeVar("T")
+T_co = TypeVar("T_co", covariant=True)
 
 
 class NotifierError(MeshployError):
@@ -41,6 +42,34 @@ class MeshError(MeshployError):
 @dataclass(frozen=True)
 class NoConfig:
     """The config of a factory that needs none."""
+
+
+@runtime_checkable
+class Factory(Protocol[T_co]):
+    """What every plugin registers: a named kind that creates working objects from a config.
+
+    ``NotifierFactory`` is ``Factory[Notifier]``, ``StorageFactory`` is ``Factory[Storage]``,
+    and so on for every kind.
+    """
+
+    @property
+    def kind(self) -> str:
+        """The kind's name, as users and settings choose it (``webhook``, ``coredns``)."""
+        ...
+
+    @property
+    def description(self) -> str:
+        """One line for people (``meshploy plugins list``, the dashboard)."""
+        ...
+
+    @property
+    def config_type(self) -> type[Any]:
+        """The dataclass or pydantic model that validates a config of this kind."""
+        ...
+
+    def create(self, config: Any) -> T_co:
+        """Build the working object from a validated instance of ``config_type``."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -100,28 +129,9 @@ class Notifier(Protocol):
         """Deliver ``notification`` or raise :class:`NotifierError` (never hang forever)."""
 
 
-@runtime_checkable
-class NotifierFactory(Protocol):
-    """A kind of notifier (``webhook``, ``slack``, ...)."""
 
-    @property
-    def kind(self) -> str:
-        """The kind's name, as users choose it (``webhook``)."""
-        ...
-
-    @property
-    def description(self) -> str:
-        """One line for people (``meshploy plugins list``, the dashboard)."""
-        ...
-
-    @property
-    def config_type(self) -> type[Any]:
-        """The dataclass or pydantic model that validates a channel's settings."""
-        ...
-
-    def create(self, config: Any) -> Notifier:
-        """Build a notifier from a validated instance of ``config_type``."""
-        ...
+#: A kind of Notifier (see :class:`Factory`).
+NotifierFactory = Factory[Notifier]
 
 
 # -- Builders -----------------------------------------------------------------------------
@@ -162,28 +172,9 @@ class Builder(Protocol):
         ...
 
 
-@runtime_checkable
-class BuilderFactory(Protocol):
-    """A kind of builder; ``config_type`` validates a service's build options."""
 
-    @property
-    def kind(self) -> str:
-        """The builder's name (``dockerfile``)."""
-        ...
-
-    @property
-    def description(self) -> str:
-        """One line for people."""
-        ...
-
-    @property
-    def config_type(self) -> type[Any]:
-        """Validates a service's options for this builder."""
-        ...
-
-    def create(self, config: Any) -> Builder:
-        """A builder for one service's options."""
-        ...
+#: A kind of Builder (see :class:`Factory`).
+BuilderFactory = Factory[Builder]
 
 
 # -- DNS-01 providers ---------------------------------------------------------------------
@@ -206,28 +197,9 @@ class DnsProvider(Protocol):
         ...
 
 
-@runtime_checkable
-class DnsProviderFactory(Protocol):
-    """A kind of DNS-01 provider (``coredns``, a registrar's API, ...)."""
 
-    @property
-    def kind(self) -> str:
-        """The provider's name (``coredns``), as ``MESHPLOY_DNS_PROVIDER`` names it."""
-        ...
-
-    @property
-    def description(self) -> str:
-        """One line for people."""
-        ...
-
-    @property
-    def config_type(self) -> type[Any]:
-        """Per-process options (created with its defaults; settings come via the context)."""
-        ...
-
-    def create(self, config: Any) -> DnsProvider:
-        """The provider."""
-        ...
+#: A kind of DnsProvider (see :class:`Factory`).
+DnsProviderFactory = Factory[DnsProvider]
 
 
 # -- Image registries ---------------------------------------------------------------------
@@ -257,28 +229,9 @@ class ImageRegistry(Protocol):
         ...
 
 
-@runtime_checkable
-class ImageRegistryFactory(Protocol):
-    """A kind of image registry."""
 
-    @property
-    def kind(self) -> str:
-        """The registry's name (``stored-logins``, ``mesh``)."""
-        ...
-
-    @property
-    def description(self) -> str:
-        """One line for people."""
-        ...
-
-    @property
-    def config_type(self) -> type[Any]:
-        """Per-process options (created with its defaults; settings come via the context)."""
-        ...
-
-    def create(self, config: Any) -> ImageRegistry:
-        """The registry."""
-        ...
+#: A kind of ImageRegistry (see :class:`Factory`).
+ImageRegistryFactory = Factory[ImageRegistry]
 
 
 # -- Mesh providers -----------------------------------------------------------------------
@@ -321,28 +274,9 @@ class MeshProvider(Protocol):
         ...
 
 
-@runtime_checkable
-class MeshProviderFactory(Protocol):
-    """A kind of mesh control plane."""
 
-    @property
-    def kind(self) -> str:
-        """The provider's name (``headscale``)."""
-        ...
-
-    @property
-    def description(self) -> str:
-        """One line for people."""
-        ...
-
-    @property
-    def config_type(self) -> type[Any]:
-        """Per-process options (created with its defaults; settings come via the context)."""
-        ...
-
-    def create(self, config: Any) -> MeshProvider:
-        """The provider."""
-        ...
+#: A kind of MeshProvider (see :class:`Factory`).
+MeshProviderFactory = Factory[MeshProvider]
 
 
 # -- Storage and backups ------------------------------------------------------------------
@@ -369,28 +303,9 @@ class Storage(Protocol):
         ...
 
 
-@runtime_checkable
-class StorageFactory(Protocol):
-    """A kind of storage (``local``, ``s3``); ``config_type`` validates a storage target."""
 
-    @property
-    def kind(self) -> str:
-        """The storage kind's name."""
-        ...
-
-    @property
-    def description(self) -> str:
-        """One line for people."""
-        ...
-
-    @property
-    def config_type(self) -> type[Any]:
-        """Validates a storage target's settings (bucket, credentials, ...)."""
-        ...
-
-    def create(self, config: Any) -> Storage:
-        """A client for one storage target."""
-        ...
+#: A kind of Storage (see :class:`Factory`).
+StorageFactory = Factory[Storage]
 
 
 @dataclass(frozen=True)
@@ -414,25 +329,6 @@ class BackupEngine(Protocol):
         ...
 
 
-@runtime_checkable
-class BackupEngineFactory(Protocol):
-    """A kind of backup engine (``postgresql``, ``volume``, ...)."""
 
-    @property
-    def kind(self) -> str:
-        """The engine's name."""
-        ...
-
-    @property
-    def description(self) -> str:
-        """One line for people."""
-        ...
-
-    @property
-    def config_type(self) -> type[Any]:
-        """Validates a backup's options."""
-        ...
-
-    def create(self, config: Any) -> BackupEngine:
-        """The engine."""
-        ...
+#: A kind of BackupEngine (see :class:`Factory`).
+BackupEngineFactory = Factory[BackupEngine]

@@ -116,7 +116,7 @@ def test_misspelled_hook_is_reported_not_ignored() -> None:
 
 def test_catalog_rejects_objects_not_implementing_the_protocol() -> None:
     catalog = NotifierCatalog()
-    with pytest.raises(PluginError, match="does not implement NotifierFactory"):
+    with pytest.raises(PluginError, match="does not implement a factory"):
         catalog.add("thing", object())  # type: ignore[arg-type]
     with pytest.raises(PluginError, match="name 'Bad Name' is invalid"):
         catalog.add("Bad Name", _Factory())
