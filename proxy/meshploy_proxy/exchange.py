@@ -6,10 +6,14 @@ to the upstream as they arrive (a small buffer only while the upstream connectio
 opened), response chunks go to the client as they arrive, and each side's write buffer
 pauses the other side's reads.
 
-Retries: a failure to *connect* is retried on the route's next upstream for any request (no
-byte was sent). A connection that fails before any response byte is retried only for
-idempotent requests without a body. A stale pooled connection closed under us is retried on a
-fresh connection to the same upstream and does not count against its health.
+Retries (docs/proxy.md, "Reusing pooled connections"): a failure to *connect* is retried on
+the route's next upstream for any request (no byte was sent). A pooled connection that fails
+before a response head (closed, reset, or bytes that are not a response) went stale: that is
+not the upstream's fault, so it does not count against its health, and a request that can be
+sent again (idempotent, its body kept) is retried once on a fresh connection to the same
+upstream; any other gets a 502 saying it was not retried. A fresh connection that fails before
+a response head counts against the upstream, and a request that can be sent again goes to the
+next one.
 """
 
 from __future__ import annotations
@@ -38,8 +42,12 @@ if TYPE_CHECKING:
     from meshploy_proxy.server import ClientConnection
     from meshploy_proxy.upstream import Upstream, UpstreamConnection
 
+#: Methods a request may be repeated with (RFC 9110 section 9.2.2).
 IDEMPOTENT = frozenset((b"GET", b"HEAD", b"OPTIONS", b"TRACE", b"PUT", b"DELETE"))
 PENDING_LIMIT = 256 * 1024
+#: Body bytes of an idempotent request kept until the response head, so that it can be sent
+#: again; a request with a larger body is not retried once it has started to go out.
+REPLAY_LIMIT = 64 * 1024
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 
 
@@ -59,6 +67,8 @@ class Exchange:
         "headers",
         "interim",
         "keep_alive",
+        "kept",
+        "kept_size",
         "method",
         "out",
         "pending",
@@ -105,6 +115,9 @@ class Exchange:
         self.attempts = 0
         self.pending: list[bytes] | None = None
         self.pending_size = 0
+        #: The body so far, kept for a retry (idempotent requests, up to REPLAY_LIMIT).
+        self.kept: list[bytes] | None = None
+        self.kept_size = 0
         self.tunnel_pending = b""
         self.status = 0
         self.out = OUT_NONE
@@ -147,6 +160,8 @@ class Exchange:
             self.local(503, None, prep.request_id)
             return
         self.route = route
+        if prep.body != BODY_NONE and self.method in IDEMPOTENT:
+            self.kept = []
         if ctx.draining:
             self.keep_alive = False
         if prep.expect_continue and not self.req_done:
@@ -158,6 +173,13 @@ class Exchange:
         self.bytes_in += len(data)
         if self.finished or self.resp_done:
             return  # answered already (an error or an early response): discard
+        kept = self.kept
+        if kept is not None:
+            self.kept_size += len(data)
+            if self.kept_size > REPLAY_LIMIT:
+                self.kept = None  # too large to keep: this request will not be retried
+            else:
+                kept.append(data)
         up = self.up
         if up is not None:
             prep = self.prepared
@@ -279,31 +301,80 @@ class Exchange:
         if self.finished or self.client.closed:
             self.finish()
             return
-        prep = self.prepared
-        assert prep is not None
-        stale = self.reused and kind == "reset" and not self.body_sent
-        safe = connect_failure or (
-            not self.body_sent and prep.body == BODY_NONE and self.method in IDEMPOTENT
-        )
-        if stale and safe and self.attempts < ctx.max_attempts + 1 and self.upstream is not None:
-            # A pooled connection the upstream had closed: not the upstream's fault.
-            ctx.metrics.retries += 1
-            self.attempts += 1
-            self.reused = False
-            ctx.loop.create_task(self.connect(self.upstream))
+        up = self.upstream
+        if connect_failure:
+            # Nothing was sent (connect() already took the upstream out of rotation).
+            if self.attempts < ctx.max_attempts:
+                ctx.metrics.retries += 1
+                self.attempt()
+            else:
+                self.local(self.status_for_error(), None)
             return
-        if not stale and self.upstream is not None and not connect_failure:
-            ctx.balancer.failed(self.upstream, ctx.loop.time())
-        if safe and self.attempts < ctx.max_attempts:
+        replayable = self.replayable()
+        if self.reused:
+            # A pooled connection that failed before a response head went stale: the upstream
+            # closed it as we reused it, or it carried bytes of an earlier broken response.
+            # Not the upstream's fault: its health is untouched, and only a fresh connection
+            # tells whether it really fails.
+            self.reused = False
+            if replayable and up is not None:
+                ctx.metrics.retries += 1
+                self.attempts += 1
+                self.rewind()
+                ctx.loop.create_task(self.connect(up))
+            else:
+                self.local(502, self.not_retried_message())
+            return
+        if up is not None:
+            ctx.balancer.failed(up, ctx.loop.time())
+        if replayable and self.attempts < ctx.max_attempts:
             ctx.metrics.retries += 1
+            self.rewind()
             self.attempt()
             return
         self.local(self.status_for_error(), None)
+
+    def replayable(self) -> bool:
+        """Whether the request may be sent again: idempotent, and all of its body kept."""
+        prep = self.prepared
+        return (
+            self.method in IDEMPOTENT
+            and prep is not None
+            and (prep.body == BODY_NONE or self.kept is not None)
+        )
+
+    def rewind(self) -> None:
+        """Queue the kept body to go out again on the next connection."""
+        kept = self.kept
+        if kept:
+            self.pending = list(kept)
+            self.pending_size = self.kept_size
+        self.body_sent = False
+
+    def not_retried_message(self) -> str:
+        """The 502 page's text when a request that went out on a stale connection stays failed."""
+        method = self.method.decode("latin-1")
+        if self.method in IDEMPOTENT:
+            why = "its body was too large to keep for a second attempt"
+        else:
+            why = (
+                f"a {method} request is not idempotent: the application may have processed "
+                "it already, and sending it again could apply it twice"
+            )
+        return (
+            "The connection to the application failed before it answered (it was closed, or "
+            f"what came back was not an HTTP response). This {method} request was not "
+            f"retried: {why}. Check whether it took effect before sending it again."
+        )
 
     # -- response side (called by the upstream connection) ------------------------------
 
     def response_head(self, conn: UpstreamConnection) -> None:
         """The upstream's response head arrived: forward it."""
+        # A head proves the connection was alive: a failure from now on is not staleness, and
+        # the request is answered (or given up), never sent again.
+        self.reused = False
+        self.kept = None
         status = conn.parser.get_status_code()
         if status < 200 and status != 101:
             conn.headers = []

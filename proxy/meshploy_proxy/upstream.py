@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import select
 from typing import TYPE_CHECKING, Protocol, cast
 
 import httptools
@@ -32,6 +33,10 @@ MAX_RESPONSE_FIELDS = 256
 
 class _HeadTooLarge(Exception):
     """Raised from a parser callback: the response head exceeds the limits."""
+
+
+class _Leftover(Exception):
+    """Raised from a parser callback: bytes after the end of a response (a broken upstream)."""
 
 
 class ResponseSink(Protocol):
@@ -82,12 +87,19 @@ class Upstream:
         return f"Upstream({self.label}, fails={self.fails})"
 
     def acquire(self) -> UpstreamConnection | None:
-        """An idle connection that is still open, or None."""
+        """An idle connection that can carry a request, or None.
+
+        One with anything to read (bytes after its last response, a FIN, an error) is closed
+        instead: it arrived after the connection was pooled, and the event loop has not
+        delivered it yet (a pipelined request is started before the loop polls again).
+        Writing a request there would make those bytes its answer, or lose it to the close.
+        """
         idle = self.idle
         while idle:
             conn = idle.pop()
-            if not conn.closed:
+            if conn.usable():
                 return conn
+            conn.abort()
         return None
 
     def release(self, conn: UpstreamConnection, now: float, max_idle: int) -> None:
@@ -163,11 +175,13 @@ class UpstreamConnection(asyncio.Protocol):
     __slots__ = (
         "closed",
         "exchange",
+        "fd",
         "head_bytes",
         "head_raw",
         "headers",
         "idle_since",
         "parser",
+        "poller",
         "raw_left",
         "reading_paused",
         "reason",
@@ -196,6 +210,10 @@ class UpstreamConnection(asyncio.Protocol):
         self.splicing = False
         #: Set once the connection carries an Upgrade tunnel instead of HTTP.
         self.tunnel: Tunnel | None = None
+        #: The socket's descriptor (-1 if unknown) and a poll object watching it for input,
+        #: made the first time the connection is taken from the pool.
+        self.fd = -1
+        self.poller: select.poll | None = None
 
     # -- asyncio.Protocol ---------------------------------------------------------------
 
@@ -203,6 +221,9 @@ class UpstreamConnection(asyncio.Protocol):
         # uvloop's transports implement asyncio.Transport without subclassing it.
         self.transport = cast("asyncio.Transport", transport)
         self.transport.set_write_buffer_limits(WRITE_HIGH, WRITE_LOW)
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            self.fd = sock.fileno()
 
     def data_received(self, data: bytes) -> None:
         tunnel = self.tunnel
@@ -236,6 +257,8 @@ class UpstreamConnection(asyncio.Protocol):
         except httptools.HttpParserError:
             if self.exchange is ex:
                 ex.upstream_broken(self, "bad_response")
+            elif self.exchange is None:
+                self.abort()  # bytes after the response, in the same read: never pool it
         else:
             if in_head and not ex.resp_started and self.exchange is ex:
                 # Still no complete head: count raw bytes too (the parser buffers a header
@@ -249,6 +272,8 @@ class UpstreamConnection(asyncio.Protocol):
             ex.start_relay(self)
 
     def eof_received(self) -> bool | None:
+        if self.exchange is None and self.tunnel is None:
+            self.closed = True  # idle: out of the pool now, not when connection_lost runs
         return False
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -275,6 +300,10 @@ class UpstreamConnection(asyncio.Protocol):
 
     # -- httptools callbacks ------------------------------------------------------------
 
+    def on_message_begin(self) -> None:
+        if self.exchange is None:
+            raise _Leftover  # a response ended earlier in this read and more bytes follow
+
     def on_status(self, status: bytes) -> None:
         self.reason = status
 
@@ -297,6 +326,8 @@ class UpstreamConnection(asyncio.Protocol):
         ex = self.exchange
         if ex is not None:
             ex.response_body(body)
+        else:
+            self.abort()  # a body after the response ended (e.g. one sent for HEAD)
 
     def on_message_complete(self) -> None:
         self.raw_left = 0
@@ -304,7 +335,22 @@ class UpstreamConnection(asyncio.Protocol):
         if ex is not None:
             ex.response_complete(self)
 
-    # -- used by the exchange -----------------------------------------------------------
+    # -- used by the pool and the exchange ----------------------------------------------
+
+    def usable(self) -> bool:
+        """Open, and nothing waiting to be read: no bytes, no FIN, no error (one poll(2))."""
+        if self.closed:
+            return False
+        transport = self.transport
+        if transport is None or transport.is_closing():
+            return False
+        poller = self.poller
+        if poller is None:
+            if self.fd < 0:
+                return True
+            poller = self.poller = select.poll()
+            poller.register(self.fd, select.POLLIN)
+        return not poller.poll(0)
 
     def reset_parser(self) -> None:
         """A fresh parser: after a HEAD response (llhttp would wait for the announced body)."""
