@@ -256,7 +256,7 @@ def test_proxy_process_imports_stay_small() -> None:
     import sys
 
     code = (
-        "import sys, meshploy_proxy.__main__, meshploy_proxy.workers, meshploy_proxy.worker;"
+        "import sys, meshploy_proxy.__main__, meshploy_proxy.supervisor, meshploy_proxy.worker;"
         "print(','.join(m for m in ('quart', 'sqlalchemy', 'kubernetes', 'alembic')"
         " if m in sys.modules))"
     )
