@@ -6,14 +6,9 @@ to the upstream as they arrive (a small buffer only while the upstream connectio
 opened), response chunks go to the client as they arrive, and each side's write buffer
 pauses the other side's reads.
 
-Retries (docs/proxy.md, "Reusing pooled connections"): a failure to *connect* is retried on
-the route's next upstream for any request (no byte was sent). A pooled connection that fails
-before a response head (closed, reset, or bytes that are not a response) went stale: that is
-not the upstream's fault, so it does not count against its health, and a request that can be
-sent again (idempotent, its body kept) is retried once on a fresh connection to the same
-upstream; any other gets a 502 saying it was not retried. A fresh connection that fails before
-a response head counts against the upstream, and a request that can be sent again goes to the
-next one.
+When the upstream connection fails before a response head, :mod:`meshploy_proxy.retry`
+decides what happens next (a fresh connection, the next upstream, or an error page); this
+module carries it out.
 """
 
 from __future__ import annotations
@@ -33,6 +28,14 @@ from meshploy_proxy.headers import (
     prepare_request,
 )
 from meshploy_proxy.pages import error_page
+from meshploy_proxy.retry import (
+    IDEMPOTENT,
+    KeptBody,
+    Next,
+    after_failure,
+    not_retried_message,
+    replayable,
+)
 from meshploy_proxy.splice import SPLICE_MIN, SpliceRelay
 from meshploy_proxy.tunnel import Tunnel
 from meshploy_proxy.upstream import open_connection
@@ -42,12 +45,7 @@ if TYPE_CHECKING:
     from meshploy_proxy.server import ClientConnection
     from meshploy_proxy.upstream import Upstream, UpstreamConnection
 
-#: Methods a request may be repeated with (RFC 9110 section 9.2.2).
-IDEMPOTENT = frozenset((b"GET", b"HEAD", b"OPTIONS", b"TRACE", b"PUT", b"DELETE"))
 PENDING_LIMIT = 256 * 1024
-#: Body bytes of an idempotent request kept until the response head, so that it can be sent
-#: again; a request with a larger body is not retried once it has started to go out.
-REPLAY_LIMIT = 64 * 1024
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 
 
@@ -68,7 +66,6 @@ class Exchange:
         "interim",
         "keep_alive",
         "kept",
-        "kept_size",
         "method",
         "out",
         "pending",
@@ -115,9 +112,8 @@ class Exchange:
         self.attempts = 0
         self.pending: list[bytes] | None = None
         self.pending_size = 0
-        #: The body so far, kept for a retry (idempotent requests, up to REPLAY_LIMIT).
-        self.kept: list[bytes] | None = None
-        self.kept_size = 0
+        #: The body so far, kept for a retry (idempotent requests with a small body).
+        self.kept: KeptBody | None = None
         self.tunnel_pending = b""
         self.status = 0
         self.out = OUT_NONE
@@ -161,7 +157,7 @@ class Exchange:
             return
         self.route = route
         if prep.body != BODY_NONE and self.method in IDEMPOTENT:
-            self.kept = []
+            self.kept = KeptBody()
         if ctx.draining:
             self.keep_alive = False
         if prep.expect_continue and not self.req_done:
@@ -174,12 +170,8 @@ class Exchange:
         if self.finished or self.resp_done:
             return  # answered already (an error or an early response): discard
         kept = self.kept
-        if kept is not None:
-            self.kept_size += len(data)
-            if self.kept_size > REPLAY_LIMIT:
-                self.kept = None  # too large to keep: this request will not be retried
-            else:
-                kept.append(data)
+        if kept is not None and not kept.add(data):
+            self.kept = None  # too large to keep: this request will not be retried
         up = self.up
         if up is not None:
             prep = self.prepared
@@ -302,70 +294,42 @@ class Exchange:
             self.finish()
             return
         up = self.upstream
-        if connect_failure:
-            # Nothing was sent (connect() already took the upstream out of rotation).
-            if self.attempts < ctx.max_attempts:
-                ctx.metrics.retries += 1
-                self.attempt()
-            else:
-                self.local(self.status_for_error(), None)
-            return
-        replayable = self.replayable()
-        if self.reused:
-            # A pooled connection that failed before a response head went stale: the upstream
-            # closed it as we reused it, or it carried bytes of an earlier broken response.
-            # Not the upstream's fault: its health is untouched, and only a fresh connection
-            # tells whether it really fails.
-            self.reused = False
-            if replayable and up is not None:
-                ctx.metrics.retries += 1
-                self.attempts += 1
-                self.rewind()
-                ctx.loop.create_task(self.connect(up))
-            else:
-                self.local(502, self.not_retried_message())
-            return
-        if up is not None:
-            ctx.balancer.failed(up, ctx.loop.time())
-        if replayable and self.attempts < ctx.max_attempts:
+        pooled = self.reused
+        self.reused = False
+        if up is not None and not pooled and not connect_failure:
+            ctx.balancer.failed(up, ctx.loop.time())  # (connect() counted a connect failure)
+        prep = self.prepared
+        again = prep is not None and replayable(
+            self.method, has_body=prep.body != BODY_NONE, body_kept=self.kept is not None
+        )
+        step = after_failure(
+            connect_failure=connect_failure,
+            pooled=pooled,
+            replayable=again,
+            attempts=self.attempts,
+            max_attempts=ctx.max_attempts,
+        )
+        if step is Next.FRESH_CONNECTION and up is not None:
+            ctx.metrics.retries += 1
+            self.attempts += 1
+            self.rewind()
+            ctx.loop.create_task(self.connect(up))
+        elif step is Next.NEXT_UPSTREAM:
             ctx.metrics.retries += 1
             self.rewind()
             self.attempt()
-            return
-        self.local(self.status_for_error(), None)
-
-    def replayable(self) -> bool:
-        """Whether the request may be sent again: idempotent, and all of its body kept."""
-        prep = self.prepared
-        return (
-            self.method in IDEMPOTENT
-            and prep is not None
-            and (prep.body == BODY_NONE or self.kept is not None)
-        )
+        elif step is Next.NOT_RETRIED:
+            self.local(502, not_retried_message(self.method))
+        else:
+            self.local(self.status_for_error(), None)
 
     def rewind(self) -> None:
-        """Queue the kept body to go out again on the next connection."""
+        """Queue the kept body (all of it that arrived) to go out on the next connection."""
         kept = self.kept
-        if kept:
-            self.pending = list(kept)
-            self.pending_size = self.kept_size
+        if kept is not None and kept.chunks:
+            self.pending = list(kept.chunks)
+            self.pending_size = kept.size
         self.body_sent = False
-
-    def not_retried_message(self) -> str:
-        """The 502 page's text when a request that went out on a stale connection stays failed."""
-        method = self.method.decode("latin-1")
-        if self.method in IDEMPOTENT:
-            why = "its body was too large to keep for a second attempt"
-        else:
-            why = (
-                f"a {method} request is not idempotent: the application may have processed "
-                "it already, and sending it again could apply it twice"
-            )
-        return (
-            "The connection to the application failed before it answered (it was closed, or "
-            f"what came back was not an HTTP response). This {method} request was not "
-            f"retried: {why}. Check whether it took effect before sending it again."
-        )
 
     # -- response side (called by the upstream connection) ------------------------------
 
