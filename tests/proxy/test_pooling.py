@@ -97,12 +97,13 @@ async def test_a_get_on_a_connection_closed_as_it_is_sent_is_retried_once_on_a_f
         for method in ("GET", "OPTIONS", "DELETE"):
             (armed,) = await conn.send(get(host, "/arm-close"))
             assert armed.status == 200
-            (r,) = await conn.send(request(method, host, "/name"))
+            target = f"/name?closed-as-sent={method}"  # its own access-log line
+            (r,) = await conn.send(request(method, host, target))
             assert r.status == 200, f"{method}: got {r.status} {r.body[:200]!r}"
             assert r.body == b"P"
-            assert state.dropped[-1] == (method, "/name")  # the first try reached the app
-            assert state.seen[-2:] == [(method, "/name")] * 2
-            entry = await log_entry(proxy, host, method, "/name")
+            assert state.dropped[-1] == (method, target)  # the first try reached the app
+            assert state.seen[-2:] == [(method, target)] * 2
+            entry = await log_entry(proxy, host, method, target)
             assert entry["status"] == 200 and entry["attempts"] == 2
     finally:
         conn.close()
@@ -172,3 +173,24 @@ async def test_a_post_never_goes_out_on_a_connection_whose_fin_already_arrived(
         assert [(r.status, r.body) for r in got] == [(200, b"P"), (200, str(len(body)).encode())]
     assert state.seen.count(("POST", "/count")) == 10
     assert state.dropped == []
+
+
+async def test_a_response_smuggled_after_a_chunked_body_never_answers_the_next_request(
+    proxy: ProxyProcess, app: tuple[str, upstream_app.UpstreamState]
+) -> None:
+    host, _ = app
+    # A broken app sends a second response head after its chunked body, in the same read.
+    # Pooled, the connection's parser would take the next answer as that head's body (it has
+    # no length: until the close), and the next request would time out.
+    first = get(host, "/bytes?n=10&smuggle=1")
+    got, _ = await exchange(proxy.port, first + get(host, "/name"), responses=2)
+    assert [(r.status, r.body) for r in got] == [(200, b"x" * 10), (200, b"P")]
+    assert got[1].header("x-smuggled") is None
+    conn = await Connection.open(proxy.port)
+    try:
+        (r,) = await conn.send(first)
+        assert (r.status, r.body) == (200, b"x" * 10)
+        (r,) = await conn.send(get(host, "/name"))
+        assert (r.status, r.body, r.header("x-smuggled")) == (200, b"P", None)
+    finally:
+        conn.close()

@@ -11,7 +11,9 @@ Endpoints (any method unless noted):
                         without answering it (the upstream closing as a request arrives)
   /headers           -> the request head as JSON (method, target, headers list)
   /count             -> reads the body without keeping it; answers the byte count
-  /bytes?n=N         -> N bytes of response body, chunked, streamed in 64 KiB pieces
+  /bytes?n=N         -> N bytes of response body, chunked, streamed in 64 KiB pieces;
+                        ``&smuggle=1`` sends a second response head (no length, so its body
+                        would run to the close) right after, in the same write
   /blob?n=N          -> N pseudo-random bytes (:func:`blob`) with a Content-Length;
                         ``&cut=K`` sends only the first K and then closes the connection;
                         ``&extra=K`` sends K junk bytes after the body (a broken server);
@@ -190,7 +192,8 @@ class _Conn(asyncio.Protocol):
                 part = piece[: min(n, len(piece))]
                 self.transport.write(b"%x\r\n%b\r\n" % (len(part), part))
                 n -= len(part)
-            self.transport.write(b"0\r\n\r\n")
+            smuggled = b"HTTP/1.1 200 OK\r\nX-Smuggled: 1\r\n\r\n" if query.get("smuggle") else b""
+            self.transport.write(b"0\r\n\r\n" + smuggled)
         elif path == "/blob":
             n = int(query.get("n", "0"))
             body = blob(n)
