@@ -197,9 +197,14 @@ class Rig:
         proc = self.start_worker(wrapper)
         try:
             self.load(size, 5)  # warm up (slowly: valgrind runs it on a simulated CPU)
-            subprocess.run(["callgrind_control", "-z", str(proc.pid)], check=True, timeout=120)
+            quiet = subprocess.DEVNULL
+            subprocess.run(
+                ["callgrind_control", "-z", str(proc.pid)], check=True, timeout=120, stdout=quiet
+            )
             served = self.load(size, self.args.callgrind_duration)
-            subprocess.run(["callgrind_control", "-d", str(proc.pid)], check=True, timeout=120)
+            subprocess.run(
+                ["callgrind_control", "-d", str(proc.pid)], check=True, timeout=120, stdout=quiet
+            )
         finally:
             self.stop_worker(proc)
         dumps = sorted(self.tmp.glob(f"callgrind.out.{proc.pid}.*"))
@@ -212,7 +217,7 @@ class Rig:
         report = f"instructions {int(m.group(1)) / served:,.0f}/request ({served:,.0f} requests)"
         if self.args.annotate:
             top = subprocess.run(
-                ["callgrind_annotate", "--threshold=100", str(dumps[-1])],
+                ["callgrind_annotate", "--inclusive=no", "--threshold=100", str(dumps[-1])],
                 capture_output=True,
                 text=True,
                 check=False,
@@ -221,6 +226,8 @@ class Rig:
                 1 : self.args.annotate + 1
             ]
             report += "\n" + "\n".join(f"    {row.strip()}" for row in rows)
+        if self.args.keep_dump:
+            shutil.copy(dumps[-1], f"{self.args.keep_dump}.{size}")
         for stale in self.tmp.glob("callgrind.out.*"):
             stale.unlink()
         return report
@@ -302,6 +309,7 @@ def main() -> None:
     parser.add_argument("--callgrind-duration", type=int, default=20, help="seconds under load")
     parser.add_argument("--no-access-log", action="store_true")
     parser.add_argument("--no-splice", action="store_true")
+    parser.add_argument("--keep-dump", help="copy the callgrind dump to PATH.<size>")
     parser.add_argument("--syscalls", type=int, default=10, help="system calls to list by name")
     parser.add_argument(
         "--annotate", type=int, default=0, help="also list the N functions with most instructions"

@@ -395,12 +395,13 @@ class Exchange:
             self.relay = relay
             relay.pump()
 
-    def response_body(self, data: bytes) -> None:
-        """A chunk of the response body."""
+    def response_body(self, data: bytes | memoryview) -> None:
+        """A chunk of the response body (a view of a read only when passed through raw)."""
         out = self.out
         if out == OUT_NONE:
             return
-        self.client.write(chunk(data) if out == OUT_CHUNKED else data)
+        # Chunked output comes from the parser, whose chunks are bytes (bytes() keeps them).
+        self.client.write(chunk(bytes(data)) if out == OUT_CHUNKED else data)
         self.bytes_out += len(data)
         client = self.client
         ctx = self.ctx

@@ -29,6 +29,8 @@ WRITE_LOW = 64 * 1024
 #: is a 502: one tenant's broken or hostile app must not grow the shared proxy's memory.
 MAX_RESPONSE_HEAD = 64 * 1024
 MAX_RESPONSE_FIELDS = 256
+#: Reads larger than this that start with a response head pass the body on as a view.
+VIEW_MIN = 16 * 1024
 
 
 class _HeadTooLarge(Exception):
@@ -48,7 +50,7 @@ class ResponseSink(Protocol):
     resp_started: bool
 
     def response_head(self, conn: UpstreamConnection) -> None: ...
-    def response_body(self, chunk: bytes) -> None: ...
+    def response_body(self, chunk: bytes | memoryview) -> None: ...
     def response_complete(self, conn: UpstreamConnection) -> None: ...
     def response_done(self, conn: UpstreamConnection, reusable: bool) -> None: ...
     def response_upgraded(self, conn: UpstreamConnection, rest: bytes) -> None: ...
@@ -234,24 +236,33 @@ class UpstreamConnection(asyncio.Protocol):
         if ex is None:  # bytes on an idle connection: the upstream is confused, drop it
             self.close()
             return
-        left = self.raw_left
-        if left:
-            # The rest of a Content-Length body: straight to the client, no parsing, no copy.
-            n = len(data)
-            if n < left:
-                self.raw_left = left - n
-                ex.response_body(data)
-                return
-            self.raw_left = 0
-            ex.response_body(data if n == left else data[:left])
-            self.reset_parser()
-            ex.response_done(self, n == left and ex.upstream_reusable)
+        if self.raw_left:
+            self._raw_body(ex, data)
             return
         client = ex.client
         client.corked = True  # everything this read produces goes out in one write
         in_head = not ex.resp_started
+        body: memoryview | None = None
+        feed: bytes = data
+        if in_head and not self.head_raw and len(data) > VIEW_MIN:
+            # A large read holding a whole head: the parser gets the head only, so the body
+            # after it (Content-Length) is passed on as a view of this read instead of a copy
+            # the parser makes (up to 256 KiB a response). Below VIEW_MIN the copy is cheaper
+            # than the fresh parser a raw body needs afterwards.
+            end = data.find(b"\r\n\r\n") + 4
+            if 4 <= end < len(data):
+                feed = data[:end]
+                body = memoryview(data)[end:]
         try:
-            self.parser.feed_data(data)
+            self.parser.feed_data(feed)
+            if body is not None:
+                if self.exchange is not ex:
+                    if self.exchange is None:
+                        self.abort()  # the response ended with its head; more bytes follow
+                elif self.raw_left:
+                    self._raw_body(ex, body)
+                else:
+                    self.parser.feed_data(body)  # chunked, or a 1xx and then more
         except httptools.HttpParserUpgrade as exc:
             ex.response_upgraded(self, data[exc.args[0] :])
         except httptools.HttpParserError:
@@ -270,6 +281,19 @@ class UpstreamConnection(asyncio.Protocol):
             client.uncork()
         if self.raw_left and ex.splice_wanted and self.exchange is ex:
             ex.start_relay(self)
+
+    def _raw_body(self, ex: ResponseSink, data: bytes | memoryview) -> None:
+        """Part of a Content-Length body: straight to the client, unparsed and uncopied."""
+        left = self.raw_left
+        n = len(data)
+        if n < left:
+            self.raw_left = left - n
+            ex.response_body(data)
+            return
+        self.raw_left = 0
+        ex.response_body(data if n == left else data[:left])
+        self.reset_parser()
+        ex.response_done(self, n == left and ex.upstream_reusable)
 
     def eof_received(self) -> bool | None:
         if self.exchange is None and self.tunnel is None:

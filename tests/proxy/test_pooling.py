@@ -194,3 +194,15 @@ async def test_a_response_smuggled_after_a_chunked_body_never_answers_the_next_r
         assert (r.status, r.body, r.header("x-smuggled")) == (200, b"P", None)
     finally:
         conn.close()
+
+
+@pytest.mark.parametrize("size", [100, 20_000, 70_000], ids=["parsed", "view", "view+splice"])
+async def test_junk_right_after_a_body_is_dropped_with_the_connection(
+    proxy: ProxyProcess, app: tuple[str, upstream_app.UpstreamState], size: int
+) -> None:
+    """Bodies small enough for the parser, and large ones passed on as views of the read."""
+    host, _ = app
+    wire = get(host, f"/blob?n={size}&extra=5") + get(host, "/blob?n=100") + get(host, "/name")
+    got, _ = await exchange(proxy.port, wire, responses=3)
+    assert [(r.status, len(r.body)) for r in got] == [(200, size), (200, 100), (200, 1)]
+    assert got[0].body == upstream_app.blob(size) and got[1].body == upstream_app.blob(100)
