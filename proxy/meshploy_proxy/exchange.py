@@ -253,7 +253,7 @@ class Exchange:
         assert prep is not None
         conn.exchange = self
         conn.headers = []
-        conn.head_bytes = conn.head_raw = 0
+        conn.head_raw = 0
         self.up = conn
         client = self.client
         if not client.write_paused:

@@ -178,13 +178,13 @@ class UpstreamConnection(asyncio.Protocol):
         "closed",
         "exchange",
         "fd",
-        "head_bytes",
         "head_raw",
         "headers",
         "idle_since",
         "parser",
         "poller",
         "raw_left",
+        "read_len",
         "reading_paused",
         "reason",
         "splicing",
@@ -199,8 +199,9 @@ class UpstreamConnection(asyncio.Protocol):
         self.parser = httptools.HttpResponseParser(self)
         self.exchange: ResponseSink | None = None
         self.headers: list[tuple[bytes, bytes]] = []
-        #: The current response head so far: field bytes parsed, raw bytes read.
-        self.head_bytes = self.head_raw = 0
+        #: Raw bytes of earlier reads holding the current, incomplete response head, and the
+        #: size of the read being parsed (together, at least the head's size).
+        self.head_raw = self.read_len = 0
         self.reason = b""
         self.idle_since = 0.0
         self.closed = False
@@ -242,6 +243,7 @@ class UpstreamConnection(asyncio.Protocol):
         client = ex.client
         client.corked = True  # everything this read produces goes out in one write
         in_head = not ex.resp_started
+        self.read_len = len(data)
         body: memoryview | None = None
         feed: bytes = data
         if in_head and not self.head_raw and len(data) > VIEW_MIN:
@@ -334,12 +336,17 @@ class UpstreamConnection(asyncio.Protocol):
     def on_header(self, name: bytes, value: bytes) -> None:
         headers = self.headers
         headers.append((name, value))
-        self.head_bytes += len(name) + len(value)
-        if len(headers) > MAX_RESPONSE_FIELDS or self.head_bytes > MAX_RESPONSE_HEAD:
+        if len(headers) > MAX_RESPONSE_FIELDS:
             raise _HeadTooLarge
+        # Bytes are bounded meanwhile by the read (at most 256 KiB) and head_raw; the exact
+        # limit is checked once the head is complete.
 
     def on_headers_complete(self) -> None:
-        self.head_bytes = self.head_raw = 0
+        if self.head_raw + self.read_len > MAX_RESPONSE_HEAD and (
+            sum(len(n) + len(v) for n, v in self.headers) > MAX_RESPONSE_HEAD
+        ):
+            raise _HeadTooLarge
+        self.head_raw = 0
         ex = self.exchange
         if ex is not None:
             ex.response_head(self)
