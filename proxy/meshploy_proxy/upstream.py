@@ -99,7 +99,15 @@ class Upstream:
         idle = self.idle
         while idle:
             conn = idle.pop()
-            if conn.usable():
+            # Open, and nothing to read: no bytes, no FIN, no error (one poll(2)).
+            transport = conn.transport
+            poller = conn.poller
+            if (
+                not conn.closed
+                and transport is not None
+                and not transport.is_closing()
+                and (poller is None or not poller.poll(0))
+            ):
                 return conn
             conn.abort()
         return None
@@ -213,8 +221,8 @@ class UpstreamConnection(asyncio.Protocol):
         self.splicing = False
         #: Set once the connection carries an Upgrade tunnel instead of HTTP.
         self.tunnel: Tunnel | None = None
-        #: The socket's descriptor (-1 if unknown) and a poll object watching it for input,
-        #: made the first time the connection is taken from the pool.
+        #: The socket's descriptor (-1 if unknown) and a poll object watching it for input
+        #: (checked before the connection is taken from the pool).
         self.fd = -1
         self.poller: select.poll | None = None
 
@@ -227,6 +235,8 @@ class UpstreamConnection(asyncio.Protocol):
         sock = transport.get_extra_info("socket")
         if sock is not None:
             self.fd = sock.fileno()
+            self.poller = select.poll()
+            self.poller.register(self.fd, select.POLLIN)
 
     def data_received(self, data: bytes) -> None:
         tunnel = self.tunnel
@@ -366,22 +376,7 @@ class UpstreamConnection(asyncio.Protocol):
         if ex is not None:
             ex.response_complete(self)
 
-    # -- used by the pool and the exchange ----------------------------------------------
-
-    def usable(self) -> bool:
-        """Open, and nothing waiting to be read: no bytes, no FIN, no error (one poll(2))."""
-        if self.closed:
-            return False
-        transport = self.transport
-        if transport is None or transport.is_closing():
-            return False
-        poller = self.poller
-        if poller is None:
-            if self.fd < 0:
-                return True
-            poller = self.poller = select.poll()
-            poller.register(self.fd, select.POLLIN)
-        return not poller.poll(0)
+    # -- used by the exchange -----------------------------------------------------------
 
     def reset_parser(self) -> None:
         """A fresh parser: after a HEAD response (llhttp would wait for the announced body)."""
