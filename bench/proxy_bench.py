@@ -3,12 +3,18 @@
     .venv/bin/python bench/proxy_bench.py [--duration 10] [--profile] [--out bench/results.md]
 
 Starts a throwaway PostgreSQL, a static backend (Caddy ``file_server`` serving 1 KiB and 1 MiB
-files), the proxy (``python -m meshploy_proxy``, one worker per core, access log on), and
-Caddy as the TLS-less front (``reverse_proxy`` to the proxy) and as the reference
-(``reverse_proxy`` straight to the backend). Then, with ``wrk`` (HTTP/1.1 keep-alive):
+files), the proxy (``python -m meshploy_proxy``, one worker per core) twice, with and without
+its access log, and Caddy as the TLS-less front (``reverse_proxy`` to the proxy) and as the
+reference (``reverse_proxy`` straight to the backend) in two configurations: stock, and tuned
+with an upstream pool sized like ours (Caddy keeps 32 idle connections per upstream by
+default, so with more client connections than that it keeps opening new ones). Then, with
+``wrk`` (HTTP/1.1 keep-alive):
 
-1. requests/s and p50/p99 latency for 1 KiB and 1 MiB responses: direct to the backend,
-   through the proxy, through Caddy -> proxy, and through Caddy's own reverse_proxy;
+1. requests/s, p50/p99 latency and CPU per request (CPU time of the processes between wrk
+   and the backend, from /proc) for 1 KiB and 1 MiB responses: direct to the backend, through
+   the proxy with and without its access log, through Caddy -> proxy, and through both Caddy
+   reverse_proxy configurations; medians of runs interleaved across all paths, and the
+   ratios against the targets;
 2. latency at moderate load (a fixed request rate per connection), direct vs through the
    proxy: the latency the proxy adds;
 3. proxy memory with 100,000 routes loaded (bulk INSERT followed live, then a cold start);
@@ -56,6 +62,11 @@ from meshploy_core.db.engine import create_engine  # noqa: E402
 from meshploy_core.settings import Settings  # noqa: E402
 
 HOST = "bench.local"
+DIRECT = "direct to backend"
+OURS = "meshploy proxy"
+OURS_NOLOG = "meshploy proxy, no access log"
+CADDY = "Caddy reverse_proxy (stock)"
+CADDY_TUNED = "Caddy reverse_proxy (tuned pool)"
 LUA_DELAY = "function delay()\n  return {ms}\nend\n"
 
 
@@ -76,6 +87,23 @@ def cpu_seconds(pid: int) -> float:
     """User + system CPU time a process has used so far."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def caddy_reverse_proxy(upstream: int, *, idle_per_host: int = 0) -> str:
+    """A ``reverse_proxy`` site body; ``idle_per_host`` > 0 sizes Caddy's idle upstream pool.
+
+    Caddy 2.6's Caddyfile takes ``keepalive_idle_conns`` and ``keepalive_idle_conns_per_host``
+    in ``transport http`` (``max_idle_conns``/``max_idle_conns_per_host`` in its JSON).
+    """
+    if idle_per_host <= 0:
+        return f"\treverse_proxy 127.0.0.1:{upstream}"
+    return (
+        f"\treverse_proxy 127.0.0.1:{upstream} {{\n"
+        "\t\ttransport http {\n"
+        f"\t\t\tkeepalive_idle_conns {idle_per_host}\n"
+        f"\t\t\tkeepalive_idle_conns_per_host {idle_per_host}\n"
+        "\t\t}\n\t}"
+    )
 
 
 def caddy_version() -> str:
@@ -155,10 +183,12 @@ class Bench:
         self.tmp.chmod(0o755)
         self.procs: list[subprocess.Popen[bytes]] = []
         self.pg = LocalPostgres(self.tmp / "pg", fsync=False)
-        self.ports = {k: free_port() for k in ("backend", "reference", "front", "proxy", "admin")}
+        roles = ("backend", "reference", "tuned", "front", "proxy", "admin", "nolog", "nolog-admin")
+        self.ports = {k: free_port() for k in roles}
         self.lines: list[str] = []
         self.caddy: dict[str, int] = {}
-        self.proxy_pid = 0
+        #: Supervisor pid of the proxy on each port role ("proxy", "nolog").
+        self.proxy_pids: dict[str, int] = {}
 
     def say(self, text: str = "") -> None:
         print(text, flush=True)
@@ -191,10 +221,13 @@ class Bench:
         (www / "1k").write_bytes(os.urandom(512).hex().encode())
         (www / "1m").write_bytes(os.urandom(512 * 1024).hex().encode())
         p = self.ports
+        # The tuned reference may keep an idle connection for every client connection.
+        pool = max(self.args.conns, 64)
         sites = {
             "backend": f"\troot * {www}\n\tfile_server",
-            "reference": f"\treverse_proxy 127.0.0.1:{p['backend']}",
-            "front": f"\treverse_proxy 127.0.0.1:{p['proxy']}",
+            "reference": caddy_reverse_proxy(p["backend"]),
+            "tuned": caddy_reverse_proxy(p["backend"], idle_per_host=pool),
+            "front": caddy_reverse_proxy(p["proxy"]),
         }
         for role, site in sites.items():
             # Own storage per process: Caddy instances sharing it race to create the local CA.
@@ -211,27 +244,35 @@ class Bench:
         for role in sites:
             wait_port(p[role])
 
-    def start_proxy(self, *, workers: int, extra: tuple[str, ...] = ()) -> subprocess.Popen[bytes]:
+    def start_proxy(
+        self, *, workers: int, extra: tuple[str, ...] = (), role: str = "proxy"
+    ) -> subprocess.Popen[bytes]:
+        """Start the proxy on the ``role`` port ("proxy", or "nolog": access log off)."""
         env = {**os.environ, "DATABASE_URL": self.pg.url(), "MESHPLOY_LOG_LEVEL": "WARNING"}
-        argv = proxy_command(
-            workers=workers, port=self.ports["proxy"], admin_port=self.ports["admin"]
-        )
-        out = (self.tmp / "proxy-access.log").open("ab")
-        err = (self.tmp / "proxy.err").open("ab")
+        admin = self.admin_port(role)
+        argv = proxy_command(workers=workers, port=self.ports[role], admin_port=admin)
+        out = (self.tmp / f"{role}-access.log").open("ab")
+        err = (self.tmp / f"{role}.err").open("ab")
         extra = (*self.args.proxy_args.split(), *extra)
+        if role == "nolog":
+            extra = (*extra, "--no-access-log")
         proc = subprocess.Popen([*argv, *extra], env=env, stdout=out, stderr=err)
         self.procs.append(proc)
-        wait_ready(proc, self.ports["admin"], timeout=120)
-        self.proxy_pid = proc.pid
+        wait_ready(proc, admin, timeout=120)
+        self.proxy_pids[role] = proc.pid
         return proc
+
+    def admin_port(self, role: str) -> int:
+        """The admin port of the proxy on the ``role`` port."""
+        return self.ports["admin" if role == "proxy" else f"{role}-admin"]
 
     def stop_proxy(self, proc: subprocess.Popen[bytes]) -> None:
         proc.terminate()
         proc.wait(60)
         self.procs.remove(proc)
 
-    def worker_pids(self) -> list[int]:
-        workers: list[dict[str, Any]] = readyz(self.ports["admin"])["workers"]  # type: ignore[assignment]
+    def worker_pids(self, role: str = "proxy") -> list[int]:
+        workers: list[dict[str, Any]] = readyz(self.admin_port(role))["workers"]  # type: ignore[assignment]
         return [int(w["pid"]) for w in workers]
 
     def close(self) -> None:
@@ -247,22 +288,27 @@ class Bench:
 
     def throughput(self) -> None:
         d, p = self.args.duration, self.ports
-        proxy = [self.proxy_pid, *self.worker_pids()]
+        nolog = self.start_proxy(workers=self.args.workers, role="nolog")
+        proxy = [self.proxy_pids["proxy"], *self.worker_pids()]
+        quiet = [self.proxy_pids["nolog"], *self.worker_pids("nolog")]
         # (name, port, the processes between wrk and the backend)
         targets = [
-            ("direct to backend", p["backend"], []),
-            ("meshploy proxy", p["proxy"], proxy),
+            (DIRECT, p["backend"], []),
+            (OURS, p["proxy"], proxy),
+            (OURS_NOLOG, p["nolog"], quiet),
             ("Caddy -> meshploy proxy", p["front"], [self.caddy["front"], *proxy]),
-            ("Caddy reverse_proxy (reference)", p["reference"], [self.caddy["reference"]]),
+            (CADDY, p["reference"], [self.caddy["reference"]]),
+            (CADDY_TUNED, p["tuned"], [self.caddy["tuned"]]),
         ]
         self.say(
             f"## Throughput (wrk -t{self.args.threads} -c{self.args.conns} -d{d}s, median of "
             f"{self.args.repeat} interleaved runs)\n"
         )
         self.say(
-            "CPU/request is the CPU time of the processes between wrk and the backend divided "
-            "by the requests served: unlike requests/s it hardly depends on what else the "
-            "machine is doing.\n"
+            "CPU/request is the CPU time (user + system, from /proc) of the processes between "
+            "wrk and the backend divided by the requests served: unlike requests/s it hardly "
+            "depends on what else the machine is doing. Tuned Caddy keeps up to "
+            f"{max(self.args.conns, 64)} idle upstream connections (stock: 32).\n"
         )
         self.say("| path | size | requests/s | p50 ms | p99 ms | CPU/request us |")
         self.say("| --- | --- | ---: | ---: | ---: | ---: |")
@@ -275,6 +321,7 @@ class Bench:
                     used = sum(cpu_seconds(pid) for pid in middle) - before
                     r["cpu_us"] = used / max(r["requests"], 1) * 1e6
                     runs.setdefault((name, size), []).append(r)
+        self.stop_proxy(nolog)
         results = {key: _median(rs) for key, rs in runs.items()}
         for size in self.args.sizes:
             for name, _, middle in targets:
@@ -282,18 +329,41 @@ class Bench:
                 flag = " (errors)" if r.get("errors") else ""
                 cpu = f"{r['cpu_us']:.0f}" if middle else "-"
                 self.say(
-                    f"| {name} | {'1 KiB' if size == '1k' else '1 MiB'} | {r['rps']:,.0f}{flag} "
+                    f"| {name} | {_size_label(size)} | {r['rps']:,.0f}{flag} "
                     f"| {r['p50']:.2f} | {r['p99']:.2f} | {cpu} |"
                 )
         self.say()
         for size in self.args.sizes:
-            ours = results[("meshploy proxy", size)]
-            ref = results[("Caddy reverse_proxy (reference)", size)]
-            self.say(
-                f"- {size}: meshploy proxy / Caddy reverse_proxy: requests/s "
-                f"**{ours['rps'] / ref['rps']:.2f}x**, CPU per request "
-                f"**{ref['cpu_us'] / ours['cpu_us']:.2f}x** less"
-            )
+            for ours in (OURS, OURS_NOLOG):
+                for ref in (CADDY, CADDY_TUNED):
+                    a, b = results[(ours, size)], results[(ref, size)]
+                    self.say(
+                        f"- {size}: {ours} / {ref}: requests/s **{a['rps'] / b['rps']:.2f}x**, "
+                        f"CPU per request **{a['cpu_us'] / b['cpu_us']:.2f}x**"
+                    )
+        self.say()
+        self.say_targets(results)
+
+    def say_targets(self, results: dict[tuple[str, str], dict[str, float]]) -> None:
+        """The issue's targets against the tuned Caddy (and the direct path at 1 MiB)."""
+        rows = []
+        for ours in (OURS, OURS_NOLOG):
+            if "1k" in self.args.sizes:
+                a, ref = results[(ours, "1k")], results[(CADDY_TUNED, "1k")]
+                rps, cpu = a["rps"] / ref["rps"], a["cpu_us"] / ref["cpu_us"]
+                rows.append((ours, "1 KiB", "requests/s >= 1.8x tuned Caddy", rps, rps >= 1.8))
+                rows.append((ours, "1 KiB", "CPU/request <= 0.4x tuned Caddy", cpu, cpu <= 0.4))
+            if "1m" in self.args.sizes:
+                a, ref = results[(ours, "1m")], results[(CADDY_TUNED, "1m")]
+                direct = results[(DIRECT, "1m")]
+                rps, cpu = a["rps"] / direct["rps"], a["cpu_us"] / ref["cpu_us"]
+                rows.append((ours, "1 MiB", "requests/s >= 0.95x direct", rps, rps >= 0.95))
+                rows.append((ours, "1 MiB", "CPU/request <= 0.7x tuned Caddy", cpu, cpu <= 0.7))
+        self.say("### Against the targets (medians above)\n")
+        self.say("| path | size | target | measured | met |")
+        self.say("| --- | --- | --- | ---: | --- |")
+        for name, size, what, value, met in rows:
+            self.say(f"| {name} | {size} | {what} | {value:.2f}x | {'yes' if met else 'no'} |")
         self.say()
 
     def added_latency(self, label: str) -> None:
@@ -342,7 +412,7 @@ class Bench:
                 n,
             )
             inserted = time.monotonic()
-            admin = self.ports["admin"]
+            admin = self.admin_port("proxy")
             deadline = time.monotonic() + 300
             while time.monotonic() < deadline:
                 sizes = metric(admin, "meshploy_proxy_routes")
@@ -428,6 +498,10 @@ class Bench:
         for line in _stats_lines(stats, 22):
             self.say(line)
         self.say("```")
+
+
+def _size_label(size: str) -> str:
+    return {"1k": "1 KiB", "1m": "1 MiB"}.get(size, size)
 
 
 def _median(runs: list[dict[str, float]]) -> dict[str, float]:

@@ -55,7 +55,7 @@ def main(argv: list[str] | None = None) -> None:
     from meshploy_core.logs import configure_logging
     from meshploy_core.settings import load_settings
     from meshploy_proxy.config import load_config
-    from meshploy_proxy.workers import Supervisor
+    from meshploy_proxy.supervisor import Supervisor
 
     args = build_parser().parse_args(argv)
     try:

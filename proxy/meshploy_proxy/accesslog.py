@@ -19,12 +19,13 @@ if TYPE_CHECKING:
 
 PIPE_BUF = 4096
 _FLUSH_BYTES = 64 * 1024
+_QUOTED_MAX = 4096
 
 
 class AccessLog:
     """Buffers access-log lines and writes them to a file descriptor."""
 
-    __slots__ = ("_buf", "_size", "enabled", "fd", "worker")
+    __slots__ = ("_buf", "_quoted", "_size", "enabled", "fd", "worker")
 
     def __init__(self, fd: int = 1, *, enabled: bool = True, worker: int = 0) -> None:
         self.fd = fd
@@ -32,6 +33,8 @@ class AccessLog:
         self.worker = worker
         self._buf: list[str] = []
         self._size = 0
+        #: JSON-quoted client addresses, methods (bytes keys) and upstream labels.
+        self._quoted: dict[str | bytes, str] = {}
 
     def log(
         self,
@@ -52,14 +55,79 @@ class AccessLog:
         """Record one finished request."""
         if not self.enabled:
             return
+        self._line(
+            _q(request_id),
+            _q(client),
+            _q(method),
+            _q(host),
+            _q(target),
+            status,
+            duration,
+            bytes_in,
+            bytes_out,
+            _q(upstream) if upstream is not None else "null",
+            attempts,
+            error,
+        )
+
+    def log_exchange(self, ex: Exchange, status: int, duration: float) -> None:
+        """Record a finished :class:`~meshploy_proxy.exchange.Exchange`."""
+        prep = ex.prepared
+        up = ex.upstream
+        quoted = self._quoted
+        if len(quoted) > _QUOTED_MAX:
+            quoted.clear()
+        # Client addresses, methods and upstream labels repeat: quoted once, then looked up.
+        client = quoted.get(ex.client.client_ip)
+        if client is None:
+            client = quoted[ex.client.client_ip] = _q(ex.client.client_ip)
+        method = quoted.get(ex.method)
+        if method is None:
+            method = quoted[ex.method] = _q(ex.method.decode("latin-1"))
+        upstream = "null"
+        if up is not None:
+            label = quoted.get(up.label)
+            if label is None:
+                label = quoted[up.label] = _q(up.label)
+            upstream = label
+        self._line(
+            _q((prep.request_id if prep is not None else b"-").decode("latin-1")),
+            client,
+            method,
+            _q((prep.host if prep is not None else b"").decode("latin-1")),
+            _q(ex.target.decode("latin-1")[:2048]),
+            status,
+            duration,
+            ex.bytes_in,
+            ex.bytes_out,
+            upstream,
+            ex.attempts,
+            ex.error,
+        )
+
+    def _line(
+        self,
+        request_id: str,
+        client: str,
+        method: str,
+        host: str,
+        target: str,
+        status: int,
+        duration: float,
+        bytes_in: int,
+        bytes_out: int,
+        upstream: str,
+        attempts: int,
+        error: str | None,
+    ) -> None:
+        """Buffer one line; the strings are JSON-quoted already."""
         # Formatted by hand (json.dumps of a dict costs ~3x more); strings are escaped with
         # the json module's C encoder, so the line is valid JSON whatever a client sent.
         line = (
-            f'{{"ts":{time.time():.3f},"type":"access","request_id":{_q(request_id)},'
-            f'"client":{_q(client)},"method":{_q(method)},"host":{_q(host)},'
-            f'"target":{_q(target)},"status":{status},"duration_ms":{duration * 1000:.3f},'
-            f'"bytes_in":{bytes_in},"bytes_out":{bytes_out},'
-            f'"upstream":{_q(upstream) if upstream is not None else "null"},'
+            f'{{"ts":{time.time():.3f},"type":"access","request_id":{request_id},'
+            f'"client":{client},"method":{method},"host":{host},'
+            f'"target":{target},"status":{status},"duration_ms":{duration * 1000:.3f},'
+            f'"bytes_in":{bytes_in},"bytes_out":{bytes_out},"upstream":{upstream},'
             f'"attempts":{attempts},"worker":{self.worker}'
             + (f',"error":{_q(error)}}}\n' if error else "}\n")
         )
@@ -67,24 +135,6 @@ class AccessLog:
         self._size += len(line)
         if self._size >= _FLUSH_BYTES:
             self.flush()
-
-    def log_exchange(self, ex: Exchange, status: int, duration: float) -> None:
-        """Record a finished :class:`~meshploy_proxy.exchange.Exchange`."""
-        prep = ex.prepared
-        self.log(
-            request_id=(prep.request_id if prep is not None else b"-").decode("latin-1"),
-            client=ex.client.client_ip,
-            method=ex.method.decode("latin-1"),
-            host=(prep.host if prep is not None else b"").decode("latin-1"),
-            target=ex.target.decode("latin-1")[:2048],
-            status=status,
-            duration=duration,
-            bytes_in=ex.bytes_in,
-            bytes_out=ex.bytes_out,
-            upstream=ex.upstream.label if ex.upstream is not None else None,
-            attempts=ex.attempts,
-            error=ex.error,
-        )
 
     def flush(self) -> None:
         """Write buffered lines (called on a timer and at shutdown)."""

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from meshploy_proxy.metrics import render
 
 if TYPE_CHECKING:
-    from meshploy_proxy.workers import Supervisor
+    from meshploy_proxy.supervisor import Supervisor
 
 log = logging.getLogger(__name__)
 

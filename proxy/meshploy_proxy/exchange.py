@@ -6,10 +6,9 @@ to the upstream as they arrive (a small buffer only while the upstream connectio
 opened), response chunks go to the client as they arrive, and each side's write buffer
 pauses the other side's reads.
 
-Retries: a failure to *connect* is retried on the route's next upstream for any request (no
-byte was sent). A connection that fails before any response byte is retried only for
-idempotent requests without a body. A stale pooled connection closed under us is retried on a
-fresh connection to the same upstream and does not count against its health.
+When the upstream connection fails before a response head, :mod:`meshploy_proxy.retry`
+decides what happens next (a fresh connection, the next upstream, or an error page); this
+module carries it out.
 """
 
 from __future__ import annotations
@@ -29,6 +28,14 @@ from meshploy_proxy.headers import (
     prepare_request,
 )
 from meshploy_proxy.pages import error_page
+from meshploy_proxy.retry import (
+    IDEMPOTENT,
+    KeptBody,
+    Next,
+    after_failure,
+    not_retried_message,
+    replayable,
+)
 from meshploy_proxy.splice import SPLICE_MIN, SpliceRelay
 from meshploy_proxy.tunnel import Tunnel
 from meshploy_proxy.upstream import open_connection
@@ -38,7 +45,6 @@ if TYPE_CHECKING:
     from meshploy_proxy.server import ClientConnection
     from meshploy_proxy.upstream import Upstream, UpstreamConnection
 
-IDEMPOTENT = frozenset((b"GET", b"HEAD", b"OPTIONS", b"TRACE", b"PUT", b"DELETE"))
 PENDING_LIMIT = 256 * 1024
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 
@@ -59,6 +65,7 @@ class Exchange:
         "headers",
         "interim",
         "keep_alive",
+        "kept",
         "method",
         "out",
         "pending",
@@ -105,6 +112,8 @@ class Exchange:
         self.attempts = 0
         self.pending: list[bytes] | None = None
         self.pending_size = 0
+        #: The body so far, kept for a retry (idempotent requests with a small body).
+        self.kept: KeptBody | None = None
         self.tunnel_pending = b""
         self.status = 0
         self.out = OUT_NONE
@@ -147,6 +156,8 @@ class Exchange:
             self.local(503, None, prep.request_id)
             return
         self.route = route
+        if prep.body != BODY_NONE and self.method in IDEMPOTENT:
+            self.kept = KeptBody()
         if ctx.draining:
             self.keep_alive = False
         if prep.expect_continue and not self.req_done:
@@ -158,6 +169,9 @@ class Exchange:
         self.bytes_in += len(data)
         if self.finished or self.resp_done:
             return  # answered already (an error or an early response): discard
+        kept = self.kept
+        if kept is not None and not kept.add(data):
+            self.kept = None  # too large to keep: this request will not be retried
         up = self.up
         if up is not None:
             prep = self.prepared
@@ -239,7 +253,7 @@ class Exchange:
         assert prep is not None
         conn.exchange = self
         conn.headers = []
-        conn.head_bytes = conn.head_raw = 0
+        conn.head_raw = 0
         self.up = conn
         client = self.client
         if not client.write_paused:
@@ -279,31 +293,52 @@ class Exchange:
         if self.finished or self.client.closed:
             self.finish()
             return
+        up = self.upstream
+        pooled = self.reused
+        self.reused = False
+        if up is not None and not pooled and not connect_failure:
+            ctx.balancer.failed(up, ctx.loop.time())  # (connect() counted a connect failure)
         prep = self.prepared
-        assert prep is not None
-        stale = self.reused and kind == "reset" and not self.body_sent
-        safe = connect_failure or (
-            not self.body_sent and prep.body == BODY_NONE and self.method in IDEMPOTENT
+        again = prep is not None and replayable(
+            self.method, has_body=prep.body != BODY_NONE, body_kept=self.kept is not None
         )
-        if stale and safe and self.attempts < ctx.max_attempts + 1 and self.upstream is not None:
-            # A pooled connection the upstream had closed: not the upstream's fault.
+        step = after_failure(
+            connect_failure=connect_failure,
+            pooled=pooled,
+            replayable=again,
+            attempts=self.attempts,
+            max_attempts=ctx.max_attempts,
+        )
+        if step is Next.FRESH_CONNECTION and up is not None:
             ctx.metrics.retries += 1
             self.attempts += 1
-            self.reused = False
-            ctx.loop.create_task(self.connect(self.upstream))
-            return
-        if not stale and self.upstream is not None and not connect_failure:
-            ctx.balancer.failed(self.upstream, ctx.loop.time())
-        if safe and self.attempts < ctx.max_attempts:
+            self.rewind()
+            ctx.loop.create_task(self.connect(up))
+        elif step is Next.NEXT_UPSTREAM:
             ctx.metrics.retries += 1
+            self.rewind()
             self.attempt()
-            return
-        self.local(self.status_for_error(), None)
+        elif step is Next.NOT_RETRIED:
+            self.local(502, not_retried_message(self.method))
+        else:
+            self.local(self.status_for_error(), None)
+
+    def rewind(self) -> None:
+        """Queue the kept body (all of it that arrived) to go out on the next connection."""
+        kept = self.kept
+        if kept is not None and kept.chunks:
+            self.pending = list(kept.chunks)
+            self.pending_size = kept.size
+        self.body_sent = False
 
     # -- response side (called by the upstream connection) ------------------------------
 
     def response_head(self, conn: UpstreamConnection) -> None:
         """The upstream's response head arrived: forward it."""
+        # A head proves the connection was alive: a failure from now on is not staleness, and
+        # the request is answered (or given up), never sent again.
+        self.reused = False
+        self.kept = None
         status = conn.parser.get_status_code()
         if status < 200 and status != 101:
             conn.headers = []
@@ -360,12 +395,13 @@ class Exchange:
             self.relay = relay
             relay.pump()
 
-    def response_body(self, data: bytes) -> None:
-        """A chunk of the response body."""
+    def response_body(self, data: bytes | memoryview) -> None:
+        """A chunk of the response body (a view of a read only when passed through raw)."""
         out = self.out
         if out == OUT_NONE:
             return
-        self.client.write(chunk(data) if out == OUT_CHUNKED else data)
+        # Chunked output comes from the parser, whose chunks are bytes (bytes() keeps them).
+        self.client.write(chunk(bytes(data)) if out == OUT_CHUNKED else data)
         self.bytes_out += len(data)
         client = self.client
         ctx = self.ctx

@@ -48,6 +48,31 @@ _RESPONSE_SPECIAL: dict[bytes, int] = {
     b"content-type": _XFP,  # reused code: we only look for text/event-stream
 }
 _CONNECTION_TOKENS_KEPT = frozenset((b"close", b"keep-alive", b"upgrade", b""))
+#: The code of a field we forward untouched.
+_PLAIN = -1
+#: Field names as received -> code, so the usual names cost one dict probe and no lower();
+#: bounded, since the names come from clients and applications.
+_CACHE_MAX = 2048
+_REQUEST_CODES: dict[bytes, int] = {}
+_RESPONSE_CODES: dict[bytes, int] = {}
+
+
+def _code(cache: dict[bytes, int], special: dict[bytes, int], name: bytes) -> int:
+    """The code of field ``name`` (cached by its spelling)."""
+    code = special.get(name.lower(), _PLAIN)
+    if len(cache) < _CACHE_MAX:
+        cache[name] = code
+    return code
+
+
+def _drop_named(lines: list[bytes], start: int, named: set[bytes]) -> None:
+    """Remove the fields named in Connection from ``lines[start:]`` (name, ": ", value, CRLF)."""
+    kept: list[bytes] = []
+    for i in range(start, len(lines), 4):
+        if lines[i].lower() not in named:
+            kept += lines[i : i + 4]
+    lines[start:] = kept
+
 
 _HOST_RE = re.compile(rb"([a-z0-9_\-.]{1,253}|\[[0-9a-f:.]{2,45}\])(?::[0-9]{1,5})?")
 _RID_RE = re.compile(rb"[A-Za-z0-9._:@/+=-]{1,128}")
@@ -140,16 +165,20 @@ def prepare_request(
     expect_continue = False
     named: set[bytes] | None = None
     special = _REQUEST_SPECIAL
+    codes = _REQUEST_CODES
     append = lines.append
+    # Forwarded fields go into ``lines`` as (name, ": ", value, CRLF): no concatenation.
     for name, value in headers:
-        code = special.get(name.lower())
+        code = codes.get(name)
         if code is None:
-            append(name + b": " + value + CRLF)
+            code = _code(codes, special, name)
+        if code == _PLAIN:
+            lines += (name, b": ", value, CRLF)
         elif code == _HOST:
             hosts += 1
             host = value
             if authority is None:
-                append(name + b": " + value + CRLF)
+                lines += (name, b": ", value, CRLF)
         elif code == _CL:
             cl = value
         elif code == _TE:
@@ -185,7 +214,7 @@ def prepare_request(
     if authority is not None:
         host = authority
         hosts = 1
-        append(b"Host: " + authority + CRLF)
+        lines += (b"Host", b": ", authority, CRLF)
     if hosts != 1 or host is None:
         raise Rejected(
             400, "The request needs exactly one Host header." if hosts else "Host header missing."
@@ -196,10 +225,7 @@ def prepare_request(
     host_key = match.group(1).rstrip(b".")
 
     if named:  # fields named in Connection are hop-by-hop too (rare: filter again)
-        drop = {n + b":" for n in named}
-        lines[4:] = [
-            line for line in lines[4:] if line.split(b":", 1)[0].lower() + b":" not in drop
-        ]
+        _drop_named(lines, 4, named)
 
     body = BODY_NONE
     if te is not None:
@@ -275,17 +301,21 @@ def build_response_head(
     upgrade_value: bytes | None = None
     event_stream = False
     named: set[bytes] | None = None
+    codes = _RESPONSE_CODES
+    # Forwarded fields go into ``lines`` as (name, ": ", value, CRLF): no concatenation.
     for name, value in headers:
-        code = special.get(name.lower())
+        code = codes.get(name)
         if code is None:
-            append(name + b": " + value + CRLF)
+            code = _code(codes, special, name)
+        if code == _PLAIN:
+            lines += (name, b": ", value, CRLF)
         elif code == _CL:
             cl = value
         elif code == _TE:
             te = value if te is None else te + b", " + value
         elif code == _XFP:  # Content-Type
             event_stream = value[:17].lower() == b"text/event-stream"
-            append(name + b": " + value + CRLF)
+            lines += (name, b": ", value, CRLF)
         elif code == _CONN:
             for token in value.lower().split(b","):
                 token = token.strip()
@@ -296,10 +326,7 @@ def build_response_head(
         elif code == _UPGRADE:
             upgrade_value = value
     if named:
-        drop = {n + b":" for n in named}
-        lines[1:] = [
-            line for line in lines[1:] if line.split(b":", 1)[0].lower() + b":" not in drop
-        ]
+        _drop_named(lines, 1, named)
 
     if status == 101:
         if upgrade_value is None:

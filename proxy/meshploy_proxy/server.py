@@ -89,7 +89,7 @@ class ClientConnection(asyncio.Protocol):
         self.began = False
         self.lingering = False
         self.corked = False
-        self.out: list[bytes] = []
+        self.out: list[bytes | memoryview] = []
         self.head_bytes = 0
         self.deadline = 0.0
 
@@ -254,7 +254,7 @@ class ClientConnection(asyncio.Protocol):
 
     # -- used by exchanges ----------------------------------------------------------------
 
-    def write(self, data: bytes) -> None:
+    def write(self, data: bytes | memoryview) -> None:
         """Send bytes to the client (queued while corked)."""
         if self.closed or self.transport is None:
             return

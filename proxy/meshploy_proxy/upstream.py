@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import select
 from typing import TYPE_CHECKING, Protocol, cast
 
 import httptools
@@ -28,10 +29,16 @@ WRITE_LOW = 64 * 1024
 #: is a 502: one tenant's broken or hostile app must not grow the shared proxy's memory.
 MAX_RESPONSE_HEAD = 64 * 1024
 MAX_RESPONSE_FIELDS = 256
+#: Reads larger than this that start with a response head pass the body on as a view.
+VIEW_MIN = 16 * 1024
 
 
 class _HeadTooLarge(Exception):
     """Raised from a parser callback: the response head exceeds the limits."""
+
+
+class _Leftover(Exception):
+    """Raised from a parser callback: bytes after the end of a response (a broken upstream)."""
 
 
 class ResponseSink(Protocol):
@@ -43,7 +50,7 @@ class ResponseSink(Protocol):
     resp_started: bool
 
     def response_head(self, conn: UpstreamConnection) -> None: ...
-    def response_body(self, chunk: bytes) -> None: ...
+    def response_body(self, chunk: bytes | memoryview) -> None: ...
     def response_complete(self, conn: UpstreamConnection) -> None: ...
     def response_done(self, conn: UpstreamConnection, reusable: bool) -> None: ...
     def response_upgraded(self, conn: UpstreamConnection, rest: bytes) -> None: ...
@@ -82,12 +89,27 @@ class Upstream:
         return f"Upstream({self.label}, fails={self.fails})"
 
     def acquire(self) -> UpstreamConnection | None:
-        """An idle connection that is still open, or None."""
+        """An idle connection that can carry a request, or None.
+
+        One with anything to read (bytes after its last response, a FIN, an error) is closed
+        instead: it arrived after the connection was pooled, and the event loop has not
+        delivered it yet (a pipelined request is started before the loop polls again).
+        Writing a request there would make those bytes its answer, or lose it to the close.
+        """
         idle = self.idle
         while idle:
             conn = idle.pop()
-            if not conn.closed:
+            # Open, and nothing to read: no bytes, no FIN, no error (one poll(2)).
+            transport = conn.transport
+            poller = conn.poller
+            if (
+                not conn.closed
+                and transport is not None
+                and not transport.is_closing()
+                and (poller is None or not poller.poll(0))
+            ):
                 return conn
+            conn.abort()
         return None
 
     def release(self, conn: UpstreamConnection, now: float, max_idle: int) -> None:
@@ -163,12 +185,14 @@ class UpstreamConnection(asyncio.Protocol):
     __slots__ = (
         "closed",
         "exchange",
-        "head_bytes",
+        "fd",
         "head_raw",
         "headers",
         "idle_since",
         "parser",
+        "poller",
         "raw_left",
+        "read_len",
         "reading_paused",
         "reason",
         "splicing",
@@ -183,8 +207,9 @@ class UpstreamConnection(asyncio.Protocol):
         self.parser = httptools.HttpResponseParser(self)
         self.exchange: ResponseSink | None = None
         self.headers: list[tuple[bytes, bytes]] = []
-        #: The current response head so far: field bytes parsed, raw bytes read.
-        self.head_bytes = self.head_raw = 0
+        #: Raw bytes of earlier reads holding the current, incomplete response head, and the
+        #: size of the read being parsed (together, at least the head's size).
+        self.head_raw = self.read_len = 0
         self.reason = b""
         self.idle_since = 0.0
         self.closed = False
@@ -196,6 +221,10 @@ class UpstreamConnection(asyncio.Protocol):
         self.splicing = False
         #: Set once the connection carries an Upgrade tunnel instead of HTTP.
         self.tunnel: Tunnel | None = None
+        #: The socket's descriptor (-1 if unknown) and a poll object watching it for input
+        #: (checked before the connection is taken from the pool).
+        self.fd = -1
+        self.poller: select.poll | None = None
 
     # -- asyncio.Protocol ---------------------------------------------------------------
 
@@ -203,6 +232,11 @@ class UpstreamConnection(asyncio.Protocol):
         # uvloop's transports implement asyncio.Transport without subclassing it.
         self.transport = cast("asyncio.Transport", transport)
         self.transport.set_write_buffer_limits(WRITE_HIGH, WRITE_LOW)
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            self.fd = sock.fileno()
+            self.poller = select.poll()
+            self.poller.register(self.fd, select.POLLIN)
 
     def data_received(self, data: bytes) -> None:
         tunnel = self.tunnel
@@ -213,29 +247,41 @@ class UpstreamConnection(asyncio.Protocol):
         if ex is None:  # bytes on an idle connection: the upstream is confused, drop it
             self.close()
             return
-        left = self.raw_left
-        if left:
-            # The rest of a Content-Length body: straight to the client, no parsing, no copy.
-            n = len(data)
-            if n < left:
-                self.raw_left = left - n
-                ex.response_body(data)
-                return
-            self.raw_left = 0
-            ex.response_body(data if n == left else data[:left])
-            self.reset_parser()
-            ex.response_done(self, n == left and ex.upstream_reusable)
+        if self.raw_left:
+            self._raw_body(ex, data)
             return
         client = ex.client
         client.corked = True  # everything this read produces goes out in one write
         in_head = not ex.resp_started
+        self.read_len = len(data)
+        body: memoryview | None = None
+        feed: bytes = data
+        if in_head and not self.head_raw and len(data) > VIEW_MIN:
+            # A large read holding a whole head: the parser gets the head only, so the body
+            # after it (Content-Length) is passed on as a view of this read instead of a copy
+            # the parser makes (up to 256 KiB a response). Below VIEW_MIN the copy is cheaper
+            # than the fresh parser a raw body needs afterwards.
+            end = data.find(b"\r\n\r\n") + 4
+            if 4 <= end < len(data):
+                feed = data[:end]
+                body = memoryview(data)[end:]
         try:
-            self.parser.feed_data(data)
+            self.parser.feed_data(feed)
+            if body is not None:
+                if self.exchange is not ex:
+                    if self.exchange is None:
+                        self.abort()  # the response ended with its head; more bytes follow
+                elif self.raw_left:
+                    self._raw_body(ex, body)
+                else:
+                    self.parser.feed_data(body)  # chunked, or a 1xx and then more
         except httptools.HttpParserUpgrade as exc:
             ex.response_upgraded(self, data[exc.args[0] :])
         except httptools.HttpParserError:
             if self.exchange is ex:
                 ex.upstream_broken(self, "bad_response")
+            elif self.exchange is None:
+                self.abort()  # bytes after the response, in the same read: never pool it
         else:
             if in_head and not ex.resp_started and self.exchange is ex:
                 # Still no complete head: count raw bytes too (the parser buffers a header
@@ -248,7 +294,22 @@ class UpstreamConnection(asyncio.Protocol):
         if self.raw_left and ex.splice_wanted and self.exchange is ex:
             ex.start_relay(self)
 
+    def _raw_body(self, ex: ResponseSink, data: bytes | memoryview) -> None:
+        """Part of a Content-Length body: straight to the client, unparsed and uncopied."""
+        left = self.raw_left
+        n = len(data)
+        if n < left:
+            self.raw_left = left - n
+            ex.response_body(data)
+            return
+        self.raw_left = 0
+        ex.response_body(data if n == left else data[:left])
+        self.reset_parser()
+        ex.response_done(self, n == left and ex.upstream_reusable)
+
     def eof_received(self) -> bool | None:
+        if self.exchange is None and self.tunnel is None:
+            self.closed = True  # idle: out of the pool now, not when connection_lost runs
         return False
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -275,18 +336,27 @@ class UpstreamConnection(asyncio.Protocol):
 
     # -- httptools callbacks ------------------------------------------------------------
 
+    def on_message_begin(self) -> None:
+        if self.exchange is None:
+            raise _Leftover  # a response ended earlier in this read and more bytes follow
+
     def on_status(self, status: bytes) -> None:
         self.reason = status
 
     def on_header(self, name: bytes, value: bytes) -> None:
         headers = self.headers
         headers.append((name, value))
-        self.head_bytes += len(name) + len(value)
-        if len(headers) > MAX_RESPONSE_FIELDS or self.head_bytes > MAX_RESPONSE_HEAD:
+        if len(headers) > MAX_RESPONSE_FIELDS:
             raise _HeadTooLarge
+        # Bytes are bounded meanwhile by the read (at most 256 KiB) and head_raw; the exact
+        # limit is checked once the head is complete.
 
     def on_headers_complete(self) -> None:
-        self.head_bytes = self.head_raw = 0
+        if self.head_raw + self.read_len > MAX_RESPONSE_HEAD and (
+            sum(len(n) + len(v) for n, v in self.headers) > MAX_RESPONSE_HEAD
+        ):
+            raise _HeadTooLarge
+        self.head_raw = 0
         ex = self.exchange
         if ex is not None:
             ex.response_head(self)
@@ -297,6 +367,8 @@ class UpstreamConnection(asyncio.Protocol):
         ex = self.exchange
         if ex is not None:
             ex.response_body(body)
+        else:
+            self.abort()  # a body after the response ended (e.g. one sent for HEAD)
 
     def on_message_complete(self) -> None:
         self.raw_left = 0

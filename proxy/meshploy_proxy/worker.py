@@ -1,5 +1,8 @@
 """One worker process: its own listening socket on the shared port, route table and loop.
 
+This is the serving side; the process that starts and restarts workers is
+:mod:`meshploy_proxy.supervisor`.
+
 Workers bind the proxy port with ``SO_REUSEPORT``, so the kernel spreads new connections over
 them and each runs a single-threaded uvloop with no shared state: one per core scales without
 locks. A worker talks to the supervisor over an inherited Unix socket (one JSON object per

@@ -80,6 +80,53 @@ async def exchange(
     return collector.responses, closed
 
 
+class Connection:
+    """One persistent client connection: requests go out, responses are read in order."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader = reader
+        self.writer = writer
+        self._collector = _Collector()
+
+    @classmethod
+    async def open(cls, port: int) -> Connection:
+        """Connect to the proxy on loopback."""
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        return cls(reader, writer)
+
+    async def send(
+        self, data: bytes, *, responses: int = 1, timeout: float = 10.0
+    ) -> list[Response]:
+        """Write ``data`` and return the next ``responses`` responses (fails if it closes)."""
+        collector = self._collector
+        want = len(collector.responses) + responses
+        self.writer.write(data)
+        await self.writer.drain()
+        deadline = time.monotonic() + timeout
+        while len(collector.responses) < want:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError(
+                    f"got {len(collector.responses) - want + responses} of {responses}"
+                )
+            chunk = await asyncio.wait_for(self.reader.read(65536), remaining)
+            if not chunk:
+                raise ConnectionError("the proxy closed the connection")
+            collector.parser.feed_data(chunk)
+        return collector.responses[want - responses : want]
+
+    def close(self) -> None:
+        """Close the connection."""
+        self.writer.close()
+
+
+def request(method: str, host: str, target: str, body: bytes = b"") -> bytes:
+    """A request's bytes with a Content-Length body."""
+    return (
+        f"{method} {target} HTTP/1.1\r\nHost: {host}\r\nContent-Length: {len(body)}\r\n\r\n"
+    ).encode() + body
+
+
 def get(host: str, target: str = "/", extra: str = "") -> bytes:
     """A GET request's bytes."""
     return f"GET {target} HTTP/1.1\r\nHost: {host}\r\n{extra}\r\n".encode()

@@ -24,7 +24,7 @@ from meshploy_proxy.splice import SPLICE_MIN
 from meshploy_core.testing.poll import eventually
 from tests.fixtures.proxy import ProxyProcess, Routes, routed_upstream, start_proxy
 from tests.proxy import upstream_app
-from tests.proxy.client import exchange, get
+from tests.proxy.client import Connection, exchange, get
 
 pytestmark = pytest.mark.integration
 
@@ -124,6 +124,41 @@ async def test_pipelined_large_responses_stay_in_order(
     assert [len(r.body) for r in responses] == list(sizes)
     for r, n in zip(responses, sizes, strict=True):
         assert r.status == 200 and r.body == upstream_app.blob(n)
+
+
+@pytest.mark.parametrize("late", [False, True], ids=["junk-at-once", "junk-late"])
+@pytest.mark.parametrize("spliced", [False, True], ids=["no-splice", "splice"])
+async def test_junk_after_a_body_never_fails_the_next_request(
+    proxy: ProxyProcess,
+    plain_proxy: ProxyProcess,
+    blob_host: tuple[str, object],
+    spliced: bool,
+    late: bool,
+) -> None:
+    """The race above, on both paths, pipelined and sequential.
+
+    The junk arrives on the upstream connection while it is pooled, as it is reused, or (late)
+    after the next request went out on it: that request must still get its own answer (the
+    connection is dropped, and the request goes to, or is retried on, a fresh one).
+    """
+    running = proxy if spliced else plain_proxy
+    host, _ = blob_host
+    sizes = (3 * MIB, 100, 2 * MIB + 1, SPLICE_MIN)
+    junk = "&extra=9" + ("&late=20" if late else "")
+    targets = [f"/blob?n={n}" + (junk if i == 0 else "") for i, n in enumerate(sizes)]
+    pipelined, _ = await exchange(
+        running.port, b"".join(get(host, t) for t in targets), responses=len(sizes), timeout=30
+    )
+    conn = await Connection.open(running.port)
+    try:
+        sequential = [(await conn.send(get(host, t), timeout=30))[0] for t in targets]
+    finally:
+        conn.close()
+    for responses in (pipelined, sequential):
+        got = [(r.status, len(r.body)) for r in responses]
+        assert got == [(200, n) for n in sizes], f"got {got}"
+        for r, n in zip(responses, sizes, strict=True):
+            assert r.body == upstream_app.blob(n)
 
 
 async def test_a_slow_reader_gets_every_byte(

@@ -256,7 +256,7 @@ def test_proxy_process_imports_stay_small() -> None:
     import sys
 
     code = (
-        "import sys, meshploy_proxy.__main__, meshploy_proxy.workers, meshploy_proxy.worker;"
+        "import sys, meshploy_proxy.__main__, meshploy_proxy.supervisor, meshploy_proxy.worker;"
         "print(','.join(m for m in ('quart', 'sqlalchemy', 'kubernetes', 'alembic')"
         " if m in sys.modules))"
     )
@@ -312,3 +312,53 @@ def test_pipe_pool_reuses_empty_pipes_and_closes_dirty_ones() -> None:
     for fd in third:
         with pytest.raises(OSError):
             os.fstat(fd)
+
+
+@pytest.mark.parametrize(
+    ("connect_failure", "pooled", "replayable", "attempts", "want"),
+    [
+        # Nothing was sent: the next upstream, while attempts last, whatever the request.
+        (True, False, False, 1, "next upstream"),
+        (True, False, True, 3, "error page"),
+        # A stale pooled connection: once more on a fresh one, or a page saying why not.
+        (False, True, True, 1, "fresh connection"),
+        (False, True, True, 3, "fresh connection"),
+        (False, True, False, 1, "not retried"),
+        # A fresh connection failed: the upstream's fault; the next one if safe.
+        (False, False, True, 1, "next upstream"),
+        (False, False, True, 3, "error page"),
+        (False, False, False, 1, "error page"),
+    ],
+)
+def test_retry_policy_after_a_failure_before_the_response_head(
+    connect_failure: bool, pooled: bool, replayable: bool, attempts: int, want: str
+) -> None:
+    from meshploy_proxy.retry import after_failure
+
+    step = after_failure(
+        connect_failure=connect_failure,
+        pooled=pooled,
+        replayable=replayable,
+        attempts=attempts,
+        max_attempts=3,
+    )
+    assert step.value == want
+
+
+def test_only_idempotent_requests_with_their_whole_body_are_replayable() -> None:
+    from meshploy_proxy.retry import REPLAY_LIMIT, KeptBody, not_retried_message, replayable
+
+    for method in (b"GET", b"HEAD", b"OPTIONS", b"TRACE", b"PUT", b"DELETE"):
+        assert replayable(method, has_body=False, body_kept=False)
+        assert replayable(method, has_body=True, body_kept=True)
+        assert not replayable(method, has_body=True, body_kept=False)
+    for method in (b"POST", b"PATCH", b"LOCK"):
+        assert not replayable(method, has_body=False, body_kept=False)
+        assert not replayable(method, has_body=True, body_kept=True)
+    kept = KeptBody()
+    assert kept.add(b"x" * (REPLAY_LIMIT - 1)) and kept.add(b"y")
+    assert kept.size == REPLAY_LIMIT and b"".join(kept.chunks) == b"x" * (REPLAY_LIMIT - 1) + b"y"
+    assert not kept.add(b"z")  # one byte over: nothing kept
+    assert kept.chunks == []
+    assert "not idempotent" in not_retried_message(b"POST")
+    assert "too large" in not_retried_message(b"PUT")

@@ -4,13 +4,20 @@ Runs in the test's event loop (:func:`start`) or as its own process
 (``python -m tests.proxy.upstream_app --port N --name A``) when a test needs to kill it.
 
 Endpoints (any method unless noted):
-  /name              -> the server's name (which upstream answered)
+  /name              -> the server's name (which upstream answered); ``?fin=1`` closes the
+                        connection right after answering (no ``Connection: close``), the FIN
+                        in the same segment as the response (an idle timeout firing then)
+  /arm-close         -> answers, then reads the *next* request on this connection and closes
+                        without answering it (the upstream closing as a request arrives)
   /headers           -> the request head as JSON (method, target, headers list)
   /count             -> reads the body without keeping it; answers the byte count
-  /bytes?n=N         -> N bytes of response body, chunked, streamed in 64 KiB pieces
+  /bytes?n=N         -> N bytes of response body, chunked, streamed in 64 KiB pieces;
+                        ``&smuggle=1`` sends a second response head (no length, so its body
+                        would run to the close) right after, in the same write
   /blob?n=N          -> N pseudo-random bytes (:func:`blob`) with a Content-Length;
                         ``&cut=K`` sends only the first K and then closes the connection;
-                        ``&extra=K`` sends K junk bytes after the body (a broken server)
+                        ``&extra=K`` sends K junk bytes after the body (a broken server);
+                        ``&late=MS`` sends them only MS ms after the body was flushed
   /head?n=N&size=S   -> a response with N extra header fields of S bytes each
   /endless-head      -> a status line, then one header line that never ends (1 MiB)
   /sse               -> text/event-stream; each event is sent after /sse-next is hit
@@ -28,6 +35,7 @@ import functools
 import json
 import os
 import random
+import socket
 from dataclasses import dataclass, field
 from urllib.parse import parse_qs, urlsplit
 
@@ -45,6 +53,18 @@ class UpstreamState:
     #: Connections accepted so far, and how many of them have closed.
     connections: int = 0
     closed: int = 0
+    #: (method, target) of every request received, answered or not, in arrival order.
+    seen: list[tuple[str, str]] = field(default_factory=list)
+    #: The requests an armed connection (``/arm-close``) received and dropped unanswered.
+    dropped: list[tuple[str, str]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class _Request:
+    method: str
+    target: str
+    headers: list[tuple[bytes, bytes]]
+    body_bytes: int
 
 
 @functools.lru_cache(maxsize=8)
@@ -61,7 +81,9 @@ class _Conn(asyncio.Protocol):
         self.url = b""
         self.headers: list[tuple[bytes, bytes]] = []
         self.count = 0
+        #: The latest response task; each waits for the one before (answers stay in order).
         self.task: asyncio.Task[None] | None = None
+        self.armed = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
@@ -98,8 +120,18 @@ class _Conn(asyncio.Protocol):
         self.count += len(body)
 
     def on_message_complete(self) -> None:
+        request = _Request(
+            self.parser.get_method().decode(), self.url.decode(), self.headers, self.count
+        )
+        self.state.seen.append((request.method, request.target))
+        if self.armed:
+            self.state.dropped.append((request.method, request.target))
+            assert self.transport is not None
+            self.transport.close()
+            return
         self.state.requests += 1
-        self.task = asyncio.get_running_loop().create_task(self.respond())
+        previous = self.task
+        self.task = asyncio.get_running_loop().create_task(self.respond(request, previous))
 
     def _send(self, status: int, body: bytes, ctype: bytes = b"text/plain") -> None:
         assert self.transport is not None
@@ -108,23 +140,50 @@ class _Conn(asyncio.Protocol):
             % (status, ctype, len(body), self.state.name.encode(), body)
         )
 
-    async def respond(self) -> None:
+    async def _flushed(self, within: float = 10.0) -> None:
+        """Wait until the transport has handed everything to the kernel."""
         assert self.transport is not None
-        parts = urlsplit(self.url.decode())
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + within
+        while self.transport.get_write_buffer_size() and loop.time() < deadline:
+            await asyncio.sleep(0.001)
+
+    def _answer_then_fin(self, body: bytes) -> None:
+        """Answer, then close at once: response and FIN leave in one segment (TCP_CORK)."""
+        assert self.transport is not None
+        sock = self.transport.get_extra_info("socket")
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_CORK, 1)
+        self._send(200, body)
+        sock.shutdown(socket.SHUT_WR)  # FIN joins the corked response
+        self.transport.close()
+
+    async def respond(self, request: _Request, previous: asyncio.Task[None] | None) -> None:
+        if previous is not None and not previous.done():
+            await asyncio.wait([previous])
+        assert self.transport is not None
+        if self.transport.is_closing():
+            return
+        parts = urlsplit(request.target)
         query = {k: v[0] for k, v in parse_qs(parts.query).items()}
         path = parts.path
-        method = self.parser.get_method().decode()
+        method = request.method
         if path == "/name":
-            self._send(200, self.state.name.encode())
+            if query.get("fin"):
+                self._answer_then_fin(self.state.name.encode())
+            else:
+                self._send(200, self.state.name.encode())
+        elif path == "/arm-close":
+            self.armed = True
+            self._send(200, b"armed")
         elif path == "/headers":
             info = {
                 "method": method,
-                "target": self.url.decode(),
-                "headers": [[n.decode(), v.decode()] for n, v in self.headers],
+                "target": request.target,
+                "headers": [[n.decode(), v.decode()] for n, v in request.headers],
             }
             self._send(200, json.dumps(info).encode(), b"application/json")
         elif path == "/count":
-            self._send(200, str(self.count).encode())
+            self._send(200, str(request.body_bytes).encode())
         elif path == "/bytes":
             n = int(query.get("n", "0"))
             self.transport.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
@@ -133,7 +192,8 @@ class _Conn(asyncio.Protocol):
                 part = piece[: min(n, len(piece))]
                 self.transport.write(b"%x\r\n%b\r\n" % (len(part), part))
                 n -= len(part)
-            self.transport.write(b"0\r\n\r\n")
+            smuggled = b"HTTP/1.1 200 OK\r\nX-Smuggled: 1\r\n\r\n" if query.get("smuggle") else b""
+            self.transport.write(b"0\r\n\r\n" + smuggled)
         elif path == "/blob":
             n = int(query.get("n", "0"))
             body = blob(n)
@@ -143,7 +203,11 @@ class _Conn(asyncio.Protocol):
                 b"Content-Length: %d\r\n\r\n" % n
             )
             self.transport.write(body[:cut])
-            self.transport.write(b"!" * int(query.get("extra", "0")))
+            junk = b"!" * int(query.get("extra", "0"))
+            if "late" in query:
+                await self._flushed()
+                await asyncio.sleep(int(query["late"]) / 1000)
+            self.transport.write(junk)
             if cut < n:
                 self.transport.close()  # after the buffered bytes: a short body, then FIN
         elif path == "/head":
