@@ -52,7 +52,7 @@ from typing import Any
 import asyncpg
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "proxy")]
+sys.path[:0] = [str(ROOT), str(ROOT / "proxy"), str(ROOT / "testbed")]
 
 from meshploy_proxy.launch import proxy_command, wait_ready  # noqa: E402
 from meshploy_testbed.postgres import LocalPostgres, free_port  # noqa: E402

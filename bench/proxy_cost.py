@@ -43,15 +43,15 @@ from pathlib import Path
 import asyncpg
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "proxy")]
+sys.path[:0] = [str(ROOT), str(ROOT / "proxy"), str(ROOT / "testbed")]
 
 from meshploy_proxy.config import WORKER_CONFIG_ENV, ProxyConfig  # noqa: E402
 from meshploy_proxy.supervisor import MALLOC_TUNABLES  # noqa: E402
+from meshploy_testbed.postgres import LocalPostgres, free_port  # noqa: E402
 
 from bench.proxy_bench import HOST, caddyfile, cpu_seconds, wait_port, wrk  # noqa: E402
 from meshploy_core.db import migrate  # noqa: E402
 from meshploy_core.db.engine import create_engine  # noqa: E402
-from meshploy_core.localpg import LocalPostgres, free_port  # noqa: E402
 from meshploy_core.settings import Settings  # noqa: E402
 
 

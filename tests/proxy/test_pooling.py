@@ -20,7 +20,8 @@ from collections.abc import AsyncIterator, Callable
 import httpx
 import pytest
 
-from tests.fixtures.proxy import ProxyProcess, Routes, poll, routed_upstream
+from meshploy_core.testing.poll import eventually
+from tests.fixtures.proxy import ProxyProcess, Routes, routed_upstream
 from tests.proxy import upstream_app
 from tests.proxy.client import Connection, exchange, get, request
 
@@ -52,7 +53,7 @@ def closed_since(state: upstream_app.UpstreamState, before: int) -> Callable[[],
 
 async def log_entry(proxy: ProxyProcess, host: str, method: str, target: str) -> dict[str, object]:
     """The latest access-log line for ``method target`` on ``host`` (polled: lines are batched)."""
-    entry: dict[str, object] = await poll(
+    entry: dict[str, object] = await eventually(
         lambda: next(
             (
                 e
@@ -80,7 +81,7 @@ async def test_a_get_on_a_connection_the_upstream_closed_while_idle_never_fails(
             closed = state.closed
             (first,) = await conn.send(get(host, "/name?fin=1"))
             assert first.status == 200
-            await poll(closed_since(state, closed), what="the upstream to close its end")
+            await eventually(closed_since(state, closed), what="the upstream to close its end")
             (after,) = await conn.send(get(host, "/name"))
             assert (after.status, after.body) == (200, b"P")
     finally:
