@@ -88,7 +88,7 @@ def testbed_dir() -> Path:
     if override:
         return Path(override)
     # meshploy_core/devcluster/binaries.py -> repository root is three levels up.
-    return Path(__file__).resolve().parents[2] / "testbed" / "kube"
+    return Path(__file__).resolve().parents[2] / "testbed"
 
 
 def cache_dir() -> Path:
