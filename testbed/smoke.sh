@@ -10,6 +10,8 @@
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+# shellcheck source=versions.env
+source "$here/versions.env"
 die() { echo "smoke.sh: error: $*" >&2; exit 1; }
 say() { echo "[$part] $*"; }
 
@@ -157,6 +159,206 @@ EOF
   wait_for 10 "the reloaded zone" bash -c "[[ \$(${q[*]} +short web.apps.internal A) == 100.64.0.11 ]]" ||
     fail "zone reload not seen" "$tmp/coredns.log"
   say "UDP+TCP A/SOA/TXT/CNAME answers, auto zone, view, whoami, acl, health, ready, reload: OK"
+}
+
+# headscale (sqlite, plain-HTTP server_url, no MagicDNS) with a local DERP map naming our own
+# derper (self-signed cert, manual cert mode); two userspace tailscaled nodes join it with a
+# pre-auth key, get 100.64.x.y addresses and ping each other over the tailnet.
+smoke_mesh() {
+  need headscale tailscaled tailscale derper
+  local hs grpc metrics derp stun d=$tmp
+  hs=$(free_port) grpc=$(free_port) metrics=$(free_port) derp=$(free_port) stun=$(free_udp_port)
+  mkdir -p "$d/derper-certs" "$d/hs"
+  # derper in manual cert mode reads <certdir>/<hostname>.crt and .key; an IP hostname skips SNI.
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
+    -subj "/CN=127.0.0.1" -addext "subjectAltName=IP:127.0.0.1" \
+    -keyout "$d/derper-certs/127.0.0.1.key" -out "$d/derper-certs/127.0.0.1.crt" 2>/dev/null
+  start_bg "$d/derper.log" "${bin[derper]}" -hostname 127.0.0.1 -certmode manual \
+    -certdir "$d/derper-certs" -a "127.0.0.1:$derp" -http-port -1 -stun-port "$stun" \
+    -c "$d/derper.json"
+  wait_for 20 "derper" curl -fsSk "https://127.0.0.1:$derp/" || fail "derper did not start" "$d/derper.log"
+  curl -fsSk "https://127.0.0.1:$derp/derp/probe" >/dev/null || fail "derper /derp/probe failed" "$d/derper.log"
+  # Region 999 only; insecurefortests: tailscaled accepts the self-signed certificate.
+  cat >"$d/hs/derp.yaml" <<EOF
+regions:
+  999:
+    regionid: 999
+    regioncode: local
+    regionname: Local test DERP
+    nodes:
+      - name: 999a
+        regionid: 999
+        hostname: 127.0.0.1
+        ipv4: 127.0.0.1
+        ipv6: none
+        derpport: $derp
+        stunport: $stun
+        insecurefortests: true
+EOF
+  cat >"$d/hs/config.yaml" <<EOF
+server_url: http://127.0.0.1:$hs
+listen_addr: 127.0.0.1:$hs
+metrics_listen_addr: 127.0.0.1:$metrics
+grpc_listen_addr: 127.0.0.1:$grpc
+grpc_allow_insecure: false
+noise:
+  private_key_path: $d/hs/noise_private.key
+prefixes:
+  v4: 100.64.0.0/10
+  v6: fd7a:115c:a1e0::/48
+  allocation: sequential
+derp:
+  server:
+    enabled: false
+  urls: []
+  paths:
+    - $d/hs/derp.yaml
+  auto_update_enabled: false
+disable_check_updates: true
+database:
+  type: sqlite
+  sqlite:
+    path: $d/hs/db.sqlite
+    write_ahead_log: true
+log:
+  level: info
+  format: text
+policy:
+  mode: file
+  path: ""
+dns:
+  magic_dns: false
+  override_local_dns: false
+  base_domain: ""
+  nameservers:
+    global: []
+unix_socket: $d/hs/headscale.sock
+unix_socket_permission: "0770"
+logtail:
+  enabled: false
+taildrop:
+  enabled: false
+EOF
+  local hsc=("${bin[headscale]}" -c "$d/hs/config.yaml")
+  start_bg "$d/headscale.log" "${hsc[@]}" serve
+  wait_for 30 "headscale /health" curl -fsS "http://127.0.0.1:$hs/health" ||
+    fail "headscale did not start" "$d/headscale.log"
+  "${hsc[@]}" users create smoke >/dev/null || fail "users create failed" "$d/headscale.log"
+  local uid key apikey
+  uid=$("${hsc[@]}" users list -o json | python3 -c 'import json,sys; print([u["id"] for u in json.load(sys.stdin) if u["name"]=="smoke"][0])')
+  key=$("${hsc[@]}" preauthkeys create --user "$uid" --reusable --expiration 1h -o json |
+    python3 -c 'import json,sys; print(json.load(sys.stdin)["key"])')
+  apikey=$("${hsc[@]}" apikeys create --expiration 1h)
+  apikey=${apikey##*$'\n'}
+  curl -fsS -H "Authorization: Bearer $apikey" "http://127.0.0.1:$hs/api/v1/user" | grep -q '"smoke"' ||
+    fail "GET /api/v1/user with the API key did not list the user" "$d/headscale.log"
+  curl -fsS "http://127.0.0.1:$hs/health" | grep -q pass || fail "/health is not pass" "$d/headscale.log"
+  local n ip ips=()
+  for n in 1 2; do
+    mkdir -p "$d/ts$n"
+    TS_NO_LOGS_NO_SUPPORT=true start_bg "$d/tailscaled$n.log" "${bin[tailscaled]}" \
+      --tun=userspace-networking --statedir="$d/ts$n" --socket="$d/ts$n/tailscaled.sock" --port=0
+    wait_for 20 "tailscaled $n socket" test -S "$d/ts$n/tailscaled.sock" ||
+      fail "tailscaled $n did not start" "$d/tailscaled$n.log"
+    "${bin[tailscale]}" --socket="$d/ts$n/tailscaled.sock" up --login-server "http://127.0.0.1:$hs" \
+      --authkey "$key" --hostname "smoke$n" --accept-dns=false --timeout 60s >"$d/up$n.log" 2>&1 ||
+      fail "tailscale up $n failed" "$d/up$n.log" "$d/tailscaled$n.log" "$d/headscale.log"
+    ip=$("${bin[tailscale]}" --socket="$d/ts$n/tailscaled.sock" ip -4)
+    [[ "$ip" == 100.* ]] || fail "node $n got no 100.64/10 address: '$ip'" "$d/tailscaled$n.log"
+    ips+=("$ip")
+  done
+  "${bin[tailscale]}" --socket="$d/ts1/tailscaled.sock" ping --c 5 --timeout 5s "${ips[1]}" >"$d/ping.log" 2>&1 ||
+    fail "tailscale ping node 1 -> node 2 failed" "$d/ping.log" "$d/tailscaled1.log"
+  "${bin[tailscale]}" --socket="$d/ts1/tailscaled.sock" ping --c 5 --timeout 5s --tsmp "${ips[1]}" >>"$d/ping.log" 2>&1 ||
+    fail "tailscale ping --tsmp node 1 -> node 2 failed" "$d/ping.log"
+  say "headscale API ok; nodes ${ips[*]} joined; $(grep -m1 pong "$d/ping.log")"
+  say "derper on https://127.0.0.1:$derp (self-signed), STUN udp/$stun: $(grep -c 'derp' "$d/derper.log" || true) log lines"
+}
+
+smoke_local_path() {
+  need local-path-provisioner
+  local out
+  out=$("${bin[local-path-provisioner]}" --version 2>&1) || fail "--version failed: $out"
+  [[ "$out" == *"version ${LOCAL_PATH_PROVISIONER_VERSION}" ]] || fail "--version printed '$out'"
+  "${bin[local-path-provisioner]}" start --help 2>&1 | grep -q -- "--config" || fail "start --help lacks --config"
+  say "$out; 'start --help' lists --config, --provisioner-name, --service-account-name"
+}
+
+# versitygw, posix backend on a plain directory: make a bucket, PUT, GET and list an object
+# with SigV4-signed requests (curl --aws-sigv4). curl 7.88 does not send x-amz-content-sha256,
+# which versitygw requires (400 InvalidRequest without it), so it is passed by hand.
+smoke_s3() {
+  need versitygw
+  local port access=meshploy-smoke secret=meshploy-smoke-secret-key
+  port=$(free_port)
+  mkdir -p "$tmp/data"
+  start_bg "$tmp/versitygw.log" "${bin[versitygw]}" --access "$access" --secret "$secret" \
+    --region us-east-1 --port "127.0.0.1:$port" posix "$tmp/data"
+  local s3=(curl -fsS --aws-sigv4 "aws:amz:us-east-1:s3" --user "$access:$secret"
+    -H "x-amz-content-sha256: UNSIGNED-PAYLOAD")
+  wait_for 20 "versitygw" "${s3[@]}" "http://127.0.0.1:$port/" || fail "versitygw did not start" "$tmp/versitygw.log"
+  "${s3[@]}" -X PUT "http://127.0.0.1:$port/smoke" || fail "create bucket failed" "$tmp/versitygw.log"
+  head -c 100000 /dev/urandom >"$tmp/object"
+  "${s3[@]}" -T "$tmp/object" "http://127.0.0.1:$port/smoke/dir/object.bin" ||
+    fail "PUT object failed" "$tmp/versitygw.log"
+  "${s3[@]}" -o "$tmp/object.back" "http://127.0.0.1:$port/smoke/dir/object.bin" ||
+    fail "GET object failed" "$tmp/versitygw.log"
+  cmp -s "$tmp/object" "$tmp/object.back" || fail "GET returned other bytes than PUT"
+  "${s3[@]}" "http://127.0.0.1:$port/smoke?list-type=2" | grep -q "<Key>dir/object.bin</Key>" ||
+    fail "ListObjectsV2 does not show the object"
+  [[ -f "$tmp/data/smoke/dir/object.bin" ]] || fail "the object is not a plain file in the posix directory"
+  local code
+  code=$(curl -s -o /dev/null -w '%{http_code}' --aws-sigv4 "aws:amz:us-east-1:s3" --user "$access:wrong" \
+    -H "x-amz-content-sha256: UNSIGNED-PAYLOAD" \
+    "http://127.0.0.1:$port/smoke/dir/object.bin")
+  [[ "$code" == 403 ]] || fail "a wrong secret got HTTP $code, want 403"
+  say "bucket, PUT/GET (100 kB, same bytes), ListObjectsV2, object is a plain file, wrong secret -> 403: OK"
+}
+
+smoke_buildkit() {
+  need buildkitd buildctl
+  local a b
+  a=$("${bin[buildkitd]}" --version) || fail "buildkitd --version failed"
+  b=$("${bin[buildctl]}" --version) || fail "buildctl --version failed"
+  [[ "$a" == *"$BUILDKIT_VERSION"* && "$b" == *"$BUILDKIT_VERSION"* ]] || fail "versions: '$a' / '$b'"
+  say "$a; $b"
+}
+
+sample_apps() {  # sample_apps DIR: a tiny Node app and a tiny Python app
+  mkdir -p "$1/node" "$1/python"
+  cat >"$1/node/package.json" <<'EOF'
+{"name": "smoke-node", "version": "1.0.0", "scripts": {"start": "node index.js"}, "engines": {"node": "22"}}
+EOF
+  echo 'require("http").createServer((q, s) => s.end("ok")).listen(process.env.PORT || 3000);' >"$1/node/index.js"
+  printf 'flask==3.1.0\n' >"$1/python/requirements.txt"
+  printf 'from flask import Flask\napp = Flask(__name__)\n' >"$1/python/app.py"
+  printf '3.12\n' >"$1/python/.python-version"
+}
+
+smoke_railpack() {
+  need railpack
+  sample_apps "$tmp"
+  local app
+  for app in node python; do
+    "${bin[railpack]}" plan "$tmp/$app" >"$tmp/$app.plan.json" 2>"$tmp/$app.plan.err" ||
+      fail "railpack plan $app failed" "$tmp/$app.plan.err"
+    python3 -c 'import json,sys; p=json.load(open(sys.argv[1])); assert p["steps"], p' "$tmp/$app.plan.json" ||
+      fail "railpack plan $app printed no steps" "$tmp/$app.plan.json"
+  done
+  say "plan JSON for a Node and a Python app: OK ($("${bin[railpack]}" --version))"
+}
+
+smoke_nixpacks() {
+  need nixpacks
+  sample_apps "$tmp"
+  local app
+  for app in node python; do
+    "${bin[nixpacks]}" plan "$tmp/$app" >"$tmp/$app.plan.json" 2>"$tmp/$app.plan.err" ||
+      fail "nixpacks plan $app failed" "$tmp/$app.plan.err"
+    python3 -c 'import json,sys; p=json.load(open(sys.argv[1])); assert p["phases"], p' "$tmp/$app.plan.json" ||
+      fail "nixpacks plan $app printed no phases" "$tmp/$app.plan.json"
+  done
+  say "plan JSON for a Node and a Python app: OK ($("${bin[nixpacks]}" --version))"
 }
 
 smoke_one() {
