@@ -134,20 +134,28 @@ for name in "${missing[@]}"; do
   IFS='|' read -r _ moddir _ _ _ <<<"$(lookup "$name")"
   if [[ "$moddir" == cargo ]]; then need_cargo=1; else need_go=1; fi
 done
-go_version=""
-if ((need_go)); then
-  command -v go >/dev/null 2>&1 ||
-    die "Go is not installed; install it with 'apt-get install golang' or any Go >= 1.26.8 toolchain, then re-run"
-  go_version="$(go env GOVERSION)"
-  [[ "$go_version" == go1.* ]] || die "cannot tell the version of the installed Go ('$go_version')"
-fi
 version_ge() {  # version_ge A B: A >= B (dotted numbers)
   [[ "$(printf '%s\n%s\n' "$2" "$1" | sort -V | head -n1)" == "$2" ]]
 }
+go_line() { sed -n 's/^go \([0-9.]*\)$/\1/p' "$here/$1/go.mod"; }
+go_version=""
+if ((need_go)); then
+  go_needed=1.0
+  for name in "${missing[@]}"; do
+    IFS='|' read -r _ moddir _ _ _ <<<"$(lookup "$name")"
+    [[ "$moddir" == cargo ]] && continue
+    want="$(go_line "$moddir")"
+    [[ -n "$want" ]] || die "$here/$moddir/go.mod has no go directive"
+    version_ge "$go_needed" "$want" || go_needed=$want
+  done
+  command -v go >/dev/null 2>&1 ||
+    die "Go is not installed; install it with 'apt-get install golang' or any Go >= $go_needed toolchain, then re-run"
+  go_version="$(go env GOVERSION)"
+  [[ "$go_version" == go1.* ]] || die "cannot tell the version of the installed Go ('$go_version')"
+fi
 check_go_for() {  # check_go_for MODDIR: the installed Go must be at least go.mod's go line
   local want
-  want="$(sed -n 's/^go \([0-9.]*\)$/\1/p' "$here/$1/go.mod")"
-  [[ -n "$want" ]] || die "$here/$1/go.mod has no go directive"
+  want="$(go_line "$1")"
   version_ge "${go_version#go}" "$want" ||
     die "Go ${go_version#go} is too old for testbed/$1 (its go.mod needs Go >= $want); install a newer Go and re-run"
 }
@@ -195,7 +203,7 @@ check_pin() {  # check_pin MODDIR: go.mod must require the module versions.env p
     [[ "$dir" == "$1" ]] || continue
     got="$(go -C "$here/$dir" list -m -f '{{.Version}}' "$module")" || die "cannot read $module from $here/$dir/go.mod"
     [[ "$got" == "$want" ]] ||
-      die "testbed/$dir/go.mod pins $module $got but versions.env says $want; run 'go get -tool <pkg>@$want && go mod tidy' in $here/$dir"
+      die "testbed/$dir/go.mod pins $module $got but versions.env says $want; run 'go get $module@$want && go mod tidy' in $here/$dir"
     return 0
   done
   die "no version pin for module directory testbed/$1"
@@ -231,17 +239,23 @@ run_with_progress() {
   wait "$pid"
 }
 
-build_cargo() {  # build_cargo CRATE VERSION OUT LOG
+build_cargo() {  # build_cargo CRATE VERSION OUT
   local tmp rc=0
   tmp="$(mktemp -d "$cache_dir/cargo-build.XXXXXX")"
   # --locked: the crate's own Cargo.lock pins the whole graph. The target dir is thrown
   # away with the rest, so the cache only keeps the binary.
-  "$cargo_bin" install "$1" --version "=$2" --locked --no-track --root "$tmp/root" \
+  "${timer[@]}" "$cargo_bin" install "$1" --version "=$2" --locked --no-track --root "$tmp/root" \
     --target-dir "$tmp/target" || rc=$?
   if ((rc == 0)); then mv -f "$tmp/root/bin/$1" "$3"; fi
   rm -rf "$tmp"
   return "$rc"
 }
+
+# GNU time, where installed, reports each build's peak RSS (its largest compile or link step).
+rss_file="$cache_dir/.build.rss"
+timer=()
+if [[ -x /usr/bin/time ]]; then timer=(/usr/bin/time -o "$rss_file" -f %M); fi
+peak_rss() { [[ -s "$rss_file" ]] && echo ", peak RSS $(( $(tail -n1 "$rss_file") / 1024 )) MB" || true; }
 
 total_start=$SECONDS
 log="$cache_dir/build.log"
@@ -273,7 +287,7 @@ for name in "${missing[@]}"; do
     for x in $xflags; do ldflags+=" -X $x"; done
     echo "building $name $version (from $pkg; a cold build takes minutes on 2 cores)"
     if ! run_with_progress "$name" "$log" \
-        go -C "$here/$moddir" build -trimpath -ldflags "$ldflags" -o "$out.tmp" "$pkg"; then
+        "${timer[@]}" go -C "$here/$moddir" build -trimpath -ldflags "$ldflags" -o "$out.tmp" "$pkg"; then
       rm -f "$out.tmp"
       tail -n 40 "$log" >&2
       die "building $name $version failed after $((SECONDS - start))s; full output in $log"
@@ -281,6 +295,7 @@ for name in "${missing[@]}"; do
     if [[ "$name" == kwok ]]; then copy_kwok_stages "$version" "$out-stages"; fi
   fi
   mv -f "$out.tmp" "$out"
-  echo "built $name $version in $((SECONDS - start))s ($(du -m "$out" | cut -f1) MB) -> $out"
+  echo "built $name $version in $((SECONDS - start))s ($(du -m "$out" | cut -f1) MB$(peak_rss)) -> $out"
+  rm -f "$rss_file"
 done
 echo "build finished in $((SECONDS - total_start))s"
