@@ -52,9 +52,9 @@ components=(
   "derper|mesh/tailscale|tailscale.com/cmd/derper|$TAILSCALE_VERSION|$ts_x"
   "local-path-provisioner|storage/local-path|github.com/rancher/local-path-provisioner|$LOCAL_PATH_PROVISIONER_VERSION|main.VERSION=$LOCAL_PATH_PROVISIONER_VERSION"
   "versitygw|storage/s3|github.com/versity/versitygw/cmd/versitygw|$VERSITYGW_VERSION|main.Version=$VERSITYGW_VERSION main.Build=$VERSITYGW_VERSION"
-  "buildkitd|build/buildkit|github.com/moby/buildkit/cmd/buildkitd|$BUILDKIT_VERSION|github.com/moby/buildkit/version.Version=$BUILDKIT_VERSION"
-  "buildctl|build/buildkit|github.com/moby/buildkit/cmd/buildctl|$BUILDKIT_VERSION|github.com/moby/buildkit/version.Version=$BUILDKIT_VERSION"
-  "railpack|build/railpack|github.com/railwayapp/railpack/cmd/cli|$RAILPACK_VERSION|main.version=$RAILPACK_VERSION"
+  "buildkitd|images/buildkit|github.com/moby/buildkit/cmd/buildkitd|$BUILDKIT_VERSION|github.com/moby/buildkit/version.Version=$BUILDKIT_VERSION"
+  "buildctl|images/buildkit|github.com/moby/buildkit/cmd/buildctl|$BUILDKIT_VERSION|github.com/moby/buildkit/version.Version=$BUILDKIT_VERSION"
+  "railpack|images/railpack|github.com/railwayapp/railpack/cmd/cli|$RAILPACK_VERSION|main.version=$RAILPACK_VERSION"
   "nixpacks|cargo|nixpacks|$NIXPACKS_VERSION|"
 )
 # module dir|upstream module whose version go.mod must require|version
@@ -67,8 +67,8 @@ pins=(
   "mesh/tailscale|tailscale.com|$TAILSCALE_VERSION"
   "storage/local-path|github.com/rancher/local-path-provisioner|$LOCAL_PATH_PROVISIONER_VERSION"
   "storage/s3|github.com/versity/versitygw|$VERSITYGW_VERSION"
-  "build/buildkit|github.com/moby/buildkit|$BUILDKIT_VERSION"
-  "build/railpack|github.com/railwayapp/railpack|$RAILPACK_VERSION"
+  "images/buildkit|github.com/moby/buildkit|$BUILDKIT_VERSION"
+  "images/railpack|github.com/railwayapp/railpack|$RAILPACK_VERSION"
 )
 default_names=(kube-apiserver kube-controller-manager kube-scheduler etcd kwok)
 node_names=(kubelet kube-proxy)

@@ -320,6 +320,8 @@ smoke_s3() {
   say "bucket, PUT/GET (100 kB, same bytes), ListObjectsV2, object is a plain file, wrong secret -> 403: OK"
 }
 
+# Versions, then (as root, with runc) a real build on the OCI worker: a Dockerfile FROM scratch
+# with a static busybox, whose RUN step runs under runc, exported to a local directory.
 smoke_buildkit() {
   need buildkitd buildctl
   local a b
@@ -327,6 +329,29 @@ smoke_buildkit() {
   b=$("${bin[buildctl]}" --version) || fail "buildctl --version failed"
   [[ "$a" == *"$BUILDKIT_VERSION"* && "$b" == *"$BUILDKIT_VERSION"* ]] || fail "versions: '$a' / '$b'"
   say "$a; $b"
+  local runc busybox
+  runc=$(command -v runc || true) busybox=$(command -v busybox || true)
+  if [[ "$(id -u)" != 0 || -z "$runc" || -z "$busybox" ]]; then
+    say "skipping the build: needs root, runc and busybox (scripts/bootstrap installs both)"
+    return 0
+  fi
+  mkdir -p "$tmp/ctx"
+  cp "$busybox" "$tmp/ctx/busybox"
+  cat >"$tmp/ctx/Dockerfile" <<'EOF'
+FROM scratch
+COPY busybox /bin/busybox
+RUN ["/bin/busybox", "sh", "-c", "/bin/busybox echo built-by-runc > /hello"]
+EOF
+  local sock="unix://$tmp/buildkitd.sock"
+  start_bg "$tmp/buildkitd.log" "${bin[buildkitd]}" --addr "$sock" --root "$tmp/state" \
+    --oci-worker=true --oci-worker-binary "$runc" --containerd-worker=false
+  wait_for 30 "buildkitd" "${bin[buildctl]}" --addr "$sock" debug workers ||
+    fail "buildkitd did not start" "$tmp/buildkitd.log"
+  "${bin[buildctl]}" --addr "$sock" build --frontend dockerfile.v0 --local context="$tmp/ctx" \
+    --local dockerfile="$tmp/ctx" --output "type=local,dest=$tmp/out" >"$tmp/build.log" 2>&1 ||
+    fail "buildctl build failed" "$tmp/build.log" "$tmp/buildkitd.log"
+  [[ "$(cat "$tmp/out/hello" 2>/dev/null)" == built-by-runc ]] || fail "the RUN step's file is missing" "$tmp/build.log"
+  say "buildkitd (OCI worker, $("$runc" --version | head -n1)) built a Dockerfile with a RUN step: OK"
 }
 
 sample_apps() {  # sample_apps DIR: a tiny Node app and a tiny Python app
@@ -340,17 +365,65 @@ EOF
   printf '3.12\n' >"$1/python/.python-version"
 }
 
+# railpack plan needs mise: railpack runs mise <RAILPACK_MISE_VERSION> from the fixed path
+# /tmp/railpack/mise/mise-<version> (downloading it from GitHub when missing, which fails
+# offline) and asks it for the newest version of each package (node@22 ...), which mise looks
+# up in upstream version lists (mise-versions.jdx.dev, nodejs.org): offline that fails too.
+# Without a mise binary (MESHPLOY_MISE=/path/to/mise-<version>), only --version, schema and
+# the expected plan failure are checked. With one, the smoke installs a wrapper at that fixed
+# path that points mise's Node version list at a local index.json, and checks that plan prints
+# a plan JSON for a Node app (and a start.sh app, which needs no version lookup).
 smoke_railpack() {
   need railpack
+  local out app
+  out=$("${bin[railpack]}" --version) || fail "railpack --version failed"
+  [[ "$out" == *"$RAILPACK_VERSION"* ]] || fail "--version printed '$out'"
+  "${bin[railpack]}" schema | python3 -c 'import json,sys; json.load(sys.stdin)' || fail "schema is not JSON"
   sample_apps "$tmp"
-  local app
-  for app in node python; do
+  mkdir -p "$tmp/shell"
+  printf '#!/bin/sh\necho hello\n' >"$tmp/shell/start.sh"
+  local fixed="/tmp/railpack/mise/mise-$RAILPACK_MISE_VERSION" marker="# meshploy smoke wrapper"
+  if grep -q "$marker" "$fixed" 2>/dev/null; then rm -f "$fixed"; fi  # left by a failed run
+  if [[ -z "${MESHPLOY_MISE:-}" ]]; then
+    if [[ -e "$fixed" ]]; then
+      say "using the mise already at $fixed"
+    else
+      "${bin[railpack]}" plan "$tmp/shell" >"$tmp/plan.json" 2>"$tmp/plan.err" || true
+      grep -q "failed to ensure mise is installed" "$tmp/plan.err" ||
+        fail "railpack plan without mise: unexpected output" "$tmp/plan.err" "$tmp/plan.json"
+      say "$out; schema OK; plan SKIPPED: no mise $RAILPACK_MISE_VERSION (set MESHPLOY_MISE=/path/to/it);" \
+        "without it plan fails offline as expected: $(grep -o 'failed to ensure mise is installed' "$tmp/plan.err")"
+      return 0
+    fi
+  fi
+  [[ -z "${MESHPLOY_MISE:-}" ]] || "$MESHPLOY_MISE" --version | grep -q "^$RAILPACK_MISE_VERSION " ||
+    fail "MESHPLOY_MISE=$MESHPLOY_MISE is not mise $RAILPACK_MISE_VERSION"
+  # A local Node version index (the shape of nodejs.org/dist/index.json).
+  mkdir -p "$tmp/mirror"
+  cat >"$tmp/mirror/index.json" <<'EOF'
+[{"version":"v22.11.0","date":"2024-10-29","files":["linux-x64"],"npm":"10.9.0","lts":"Jod","security":false},
+ {"version":"v20.18.0","date":"2024-10-03","files":["linux-x64"],"npm":"10.8.2","lts":"Iron","security":false}]
+EOF
+  local port
+  port=$(free_port)
+  start_bg "$tmp/mirror.log" python3 -m http.server "$port" --bind 127.0.0.1 --directory "$tmp/mirror"
+  wait_for 10 "the local Node index" curl -fsS "http://127.0.0.1:$port/index.json" || fail "index server"
+  if [[ -n "${MESHPLOY_MISE:-}" ]]; then
+    [[ ! -e "$fixed" ]] || fail "$fixed exists and is not our wrapper; move it away or unset MESHPLOY_MISE"
+    mkdir -p "$(dirname "$fixed")"
+    printf '#!/bin/sh\n%s\nMISE_NODE_MIRROR_URL=http://127.0.0.1:%s/ MISE_USE_VERSIONS_HOST=false exec %q "$@"\n' \
+      "$marker" "$port" "$MESHPLOY_MISE" >"$fixed"
+    chmod +x "$fixed"
+    rm -rf /tmp/railpack/mise/cache  # version lists cached from an earlier port
+  fi
+  for app in shell node; do
     "${bin[railpack]}" plan "$tmp/$app" >"$tmp/$app.plan.json" 2>"$tmp/$app.plan.err" ||
       fail "railpack plan $app failed" "$tmp/$app.plan.err"
-    python3 -c 'import json,sys; p=json.load(open(sys.argv[1])); assert p["steps"], p' "$tmp/$app.plan.json" ||
-      fail "railpack plan $app printed no steps" "$tmp/$app.plan.json"
+    python3 -c 'import json,sys; p=json.load(open(sys.argv[1])); assert p.get("steps"), p' "$tmp/$app.plan.json" ||
+      fail "railpack plan $app printed no steps" "$tmp/$app.plan.err" "$tmp/$app.plan.json"
   done
-  say "plan JSON for a Node and a Python app: OK ($("${bin[railpack]}" --version))"
+  [[ -z "${MESHPLOY_MISE:-}" ]] || rm -f "$fixed"
+  say "$out; plan JSON for a start.sh app and a Node app (node from the local index): OK"
 }
 
 smoke_nixpacks() {
