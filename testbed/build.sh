@@ -75,7 +75,7 @@ node_names=(kubelet kube-proxy)
 all_names=()
 for c in "${components[@]}"; do all_names+=("${c%%|*}"); done
 
-usage() { sed -n '2,21p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,20p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
 
 lookup() {  # lookup NAME -> prints the component line or fails
   local c
