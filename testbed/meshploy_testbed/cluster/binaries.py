@@ -1,6 +1,6 @@
-"""Locate the control-plane binaries built by ``testbed/kube/build.sh``, building them if missing.
+"""Locate the control-plane binaries built by ``testbed/build.sh``, building them if missing.
 
-Versions are pinned once, in ``testbed/kube/versions.env``; binaries are cached outside the
+Versions are pinned once, in ``testbed/versions.env``; binaries are cached outside the
 repository as ``${MESHPLOY_CACHE_DIR:-~/.cache/meshploy}/bin/<name>-<version>`` so a warm
 start never touches Go.
 """
@@ -83,12 +83,12 @@ class KubeBinaries:
 
 
 def testbed_dir() -> Path:
-    """Return the ``testbed/kube`` directory (``MESHPLOY_KUBE_TESTBED`` overrides)."""
+    """Return the ``testbed`` directory (``MESHPLOY_KUBE_TESTBED`` overrides)."""
     override = os.environ.get("MESHPLOY_KUBE_TESTBED")
     if override:
         return Path(override)
     # testbed/meshploy_testbed/cluster/binaries.py -> testbed/ is two levels up.
-    return Path(__file__).resolve().parents[2] / "kube"
+    return Path(__file__).resolve().parents[2]
 
 
 def cache_dir() -> Path:

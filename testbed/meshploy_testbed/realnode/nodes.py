@@ -88,7 +88,7 @@ def support_problems() -> list[str]:
     for name in ("kubelet", "kube-proxy"):
         if not os.access(node_binary(name), os.X_OK):
             problems.append(
-                f"{node_binary(name)} is missing: run testbed/kube/build.sh --with-node"
+                f"{node_binary(name)} is missing: run testbed/build.sh --with-node"
             )
     names = {p.name for p in hostnet.cgroup_hierarchies()}
     if not _unified_v2() and not {"cpu", "memory", "pids"} <= names:
