@@ -63,7 +63,6 @@ class _Null:
 NULL = _Null()
 
 
-
 def _secret_input(name: str) -> str:
     """A secret field's value: prompted for (hidden) on a terminal, else one stdin line.
 
@@ -77,6 +76,7 @@ def _secret_input(name: str) -> str:
     if not line:
         raise click.UsageError(f"--{name.replace('_', '-')} is required: give it, or pipe it in")
     return line
+
 
 def covers(*operation_ids: str) -> Callable[[click.Command], click.Command]:
     """Mark a hand-written command as the CLI face of ``operation_ids``."""

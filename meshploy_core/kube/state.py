@@ -101,8 +101,9 @@ def pod_is_ready(pod: Obj) -> bool:
 def pod_summary(pod: Obj) -> str:
     """One readable line: ``pod web-1 on node-a: Running, ready, app waiting: ...``."""
     status = pod.get("status") or {}
-    parts = [f"pod {name_of(pod)} on {pod_node(pod) or 'unscheduled'}: "
-             f"{status.get('phase', 'Pending')}"]
+    parts = [
+        f"pod {name_of(pod)} on {pod_node(pod) or 'unscheduled'}: {status.get('phase', 'Pending')}"
+    ]
     if pod_is_ready(pod):
         parts.append("ready")
     for cs in status.get("containerStatuses") or []:

@@ -35,6 +35,15 @@ def secret_fields(config_type: type[Any]) -> frozenset[str]:
     return frozenset()
 
 
+def field_names(config_type: type[Any]) -> frozenset[str]:
+    """The settings ``config_type`` takes (empty when it cannot tell)."""
+    if dataclasses.is_dataclass(config_type):
+        return frozenset(f.name for f in dataclasses.fields(config_type))
+    if isinstance(config_type, type) and issubclass(config_type, BaseModel):
+        return frozenset(config_type.model_fields)
+    return frozenset()
+
+
 def to_json(config: Any) -> dict[str, Any]:
     """A validated config as plain JSON (secret values included: for sealed storage)."""
     if isinstance(config, BaseModel):
@@ -52,7 +61,18 @@ def to_json(config: Any) -> dict[str, Any]:
 
 def validate(factory: NotifierFactory, raw: dict[str, Any]) -> Any:
     """``raw`` validated by the factory's ``config_type``; ValidationFailed names each field
-    (``config.url: ...``) without echoing any value."""
+    (``config.url: ...``) without echoing any value; unknown fields are refused (a typo
+    must not fall back to a default)."""
+    known = field_names(factory.config_type)
+    unknown = sorted(set(raw) - known) if known else []
+    if unknown:
+        errors = {
+            f"config.{k[:64]}": f"unknown setting; {factory.kind} takes: {', '.join(sorted(known))}"
+            for k in unknown
+        }
+        raise ValidationFailed(
+            f"the {factory.kind} settings are invalid: unknown {', '.join(unknown)}", errors
+        )
     try:
         return config_of(factory, raw)
     except ValidationError as exc:
