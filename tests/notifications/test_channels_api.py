@@ -176,7 +176,7 @@ async def test_names_are_unique_and_updates_merge_secrets_in(
             name="hook", kind="slack", config={"url": "http://x"}, verify=False
         )
     )
-    assert err.status == 409 and err.detail.startswith("name: ")
+    assert err.status == 409 and (err.detail or "").startswith("name: ")
     # Only the events change: the secret stays (it was never sent back).
     changed = await owner_api.update_notification_channel(
         channel_id=made["id"], events=["backup.failed"]
