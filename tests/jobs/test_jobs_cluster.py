@@ -180,8 +180,10 @@ async def test_drift_is_repaired_changes_applied_and_deleted_jobs_collected(
 
     async def updated() -> bool:
         cj = await bed.kube.get("batch/v1", "CronJob", "report", bed.namespace)
-        image = cj and cj["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]
-        return bool(cj and cj["spec"]["schedule"] == "@hourly" and image["image"] == "busybox:1.37")
+        if cj is None:
+            return False
+        container = cj["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]
+        return bool(cj["spec"]["schedule"] == "@hourly" and container["image"] == "busybox:1.37")
 
     await eventually(updated, 30, "the changed job to reach its CronJob")
 
