@@ -10,11 +10,11 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field
 
 from meshploy_core.jobs.catalog import JobConfig, config_of, env_of
 from meshploy_core.jobs.models import Job, JobRun
-from meshploy_core.kube.spec import Resources
+from meshploy_core.kube.spec import Resources, dns_label_problem
 from meshploy_core.web.fields import NO_CONTROL, Input
 from meshploy_gateway.api.service_models import (
     Arg,
@@ -26,13 +26,23 @@ from meshploy_gateway.api.service_models import (
     ServiceName,
 )
 
+
+def _job_name(value: str) -> str:
+    problem = dns_label_problem(value, "name")
+    if problem is not None:
+        raise ValueError(problem)
+    return value
+
+
 JobName = Annotated[
     str,
     Field(
         description="DNS label starting with a letter: a-z, 0-9 and '-', at most 52.",
-        json_schema_extra={"pattern": r"^[a-z]([a-z0-9-]{0,50}[a-z0-9])?$", "minLength": 1},
+        json_schema_extra={"pattern": r"^[a-z]([a-z0-9-]{0,50}[a-z0-9])?$"},
+        min_length=1,
         max_length=52,
     ),
+    AfterValidator(_job_name),
 ]
 GroupName = Annotated[str, Field(min_length=1, max_length=63, pattern=r"^[a-z][a-z0-9-]*$")]
 ConcurrencyPolicy = Literal["Allow", "Forbid", "Replace"]
