@@ -139,7 +139,9 @@ async def test_a_failing_run_records_exit_code_reason_and_an_event_delivered_by_
         event = await s.scalar(select(Event).where(Event.kind == "job_run.failed"))
     assert event is not None and event.details["exit_code"] == 3
     assert event.title == "job import failed"
-    [req] = http_receiver.wait_for(lambda r: len(r) >= 1, timeout=30)
+    # Poll without blocking the event loop: the worker delivering runs on it.
+    await eventually(lambda: len(http_receiver.requests) >= 1, 60, "the event's delivery")
+    req = http_receiver.requests[0]
     body = json.loads(req.body)
     assert (body["event"], body["project"], body["service"]) == ("job_run.failed", "web", "import")
 
