@@ -167,6 +167,8 @@ class Settings:
     login_account_limit: int = 10
     login_ip_limit: int = 50
     login_window: int = 900
+    #: Days a job run's output is kept after the run ends (the pod is gone long before).
+    job_log_retention_days: int = 7
     #: Peers whose X-Forwarded-For is believed (Caddy and the edge proxy); empty trusts none.
     trusted_proxies: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
     #: Each plugin's own settings, by normalized plugin name (see :func:`normalize_plugin_name`):
@@ -219,6 +221,11 @@ _VARS: tuple[_Var, ...] = (
     _Var("login_account_limit", "MESHPLOY_LOGIN_ACCOUNT_LIMIT", _int_parser(1, 100000)),
     _Var("login_ip_limit", "MESHPLOY_LOGIN_IP_LIMIT", _int_parser(1, 1000000)),
     _Var("login_window", "MESHPLOY_LOGIN_WINDOW", _int_parser(1, 86400, " seconds")),
+    _Var(
+        "job_log_retention_days",
+        "MESHPLOY_JOB_LOG_RETENTION_DAYS",
+        _int_parser(1, 3650, " days"),
+    ),
     _Var("trusted_proxies", "MESHPLOY_TRUSTED_PROXIES", _parse_networks),
 )
 

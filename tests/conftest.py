@@ -18,9 +18,12 @@ pytest_plugins = [
     "tests.fixtures.deploys",
     "tests.fixtures.proxy",
     "tests.fixtures.realnode",
+    "tests.fixtures.receivers",
 ]
 
 KINDS = ("unit", "integration", "realnode", "browser")
+#: A third-party plugin's own project, run by tests/plugins/test_third_party_notifier.py.
+collect_ignore_glob = ["plugins/ntfy_plugin/*"]
 
 #: Fixtures that start (or stand for) a real external program: a test using one of them,
 #: directly or through other fixtures, is an integration test.

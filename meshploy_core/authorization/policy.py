@@ -72,6 +72,16 @@ PERMISSIONS: Mapping[str, Permission] = dict(
         _p("service:logs", ORG, False, "read what services' containers wrote (may hold data)"),
         _p("registry:read", ORG, False, "see which private registries have credentials"),
         _p("registry:write", ORG, True, "add, change and delete registry credentials"),
+        _p("job:read", ORG, False, "list and read cron jobs and their runs (env masked)"),
+        _p("job:write", ORG, True, "create, configure and trigger cron jobs"),
+        _p("job:delete", ORG, True, "delete cron jobs and their runs"),
+        _p("job:logs", ORG, False, "read what job runs printed (may hold data)"),
+        _p("variable:read", ORG, False, "list variable groups (values masked)"),
+        _p("variable:write", ORG, True, "create and change variable groups, attach them"),
+        _p("variable:delete", ORG, True, "delete variable groups"),
+        _p("notification:read", ORG, False, "list notification channels (secrets masked)"),
+        _p("notification:write", ORG, True, "add, change, test and delete channels"),
+        _p("event:read", ORG, False, "read the organization's event stream"),
     ]
 )
 
@@ -83,9 +93,21 @@ _VIEWER = frozenset(
         "service:read",
         "deployment:read",
         "registry:read",
+        "job:read",
+        "variable:read",
+        "notification:read",
+        "event:read",
     }
 )
-_DEVELOPER = _VIEWER | {"project:write", "service:write", "service:logs", "deployment:write"}
+_DEVELOPER = _VIEWER | {
+    "project:write",
+    "service:write",
+    "service:logs",
+    "deployment:write",
+    "job:write",
+    "job:logs",
+    "variable:write",
+}
 _ADMIN = _DEVELOPER | {
     "org:write",
     "invitation:read",
@@ -97,6 +119,9 @@ _ADMIN = _DEVELOPER | {
     "agent_token:write",
     "audit:read",
     "registry:write",
+    "job:delete",
+    "variable:delete",
+    "notification:write",
 }
 _OWNER = _ADMIN | {"org:delete", "org:transfer"}
 

@@ -5,7 +5,8 @@
 
 * the organization is ``--org`` (id or slug; default ``MESHPLOY_ORG_ID`` or the stored one),
   or the first argument of ``org`` commands (required for destructive ones: ``org delete``);
-* a project is addressed by slug and a service by name: positional for the noun's own
+* a project is addressed by slug, a service, job or variable group by name: positional for
+  the noun's own
   commands (``project get web``, ``service get api --project web``), ``--project`` /
   ``--service`` elsewhere; other ids are positional arguments;
 * query parameters and body fields are options (``--image``, ``--replicas``); a create
@@ -34,6 +35,20 @@ from meshploy_core.client.operations import OPERATIONS, SCHEMAS
 from meshploy_core.client.spec import Operation, ref_name
 
 OPERATIONS_ATTR = "meshploy_operations"
+#: Path parameters addressed by name (or slug) on the command line, with their help.
+BY_NAME = {
+    "project_id": "Project slug or id.",
+    "service_id": "Service name or id.",
+    "job_id": "Job name or id.",
+    "group_id": "Variable group name or id.",
+}
+#: (parameter, noun) pairs where the parameter is the noun's own object: positional.
+OWN_OBJECTS = (
+    ("project_id", "project"),
+    ("service_id", "service"),
+    ("job_id", "job"),
+    ("group_id", "variable-group"),
+)
 #: Body fields that are secrets: prompted for (hidden) when required, never echoed.
 SECRET_FIELDS = ("password", "current_password", "new_password", "token", "invitation_token")
 
@@ -46,7 +61,6 @@ class _Null:
 
 
 NULL = _Null()
-
 
 
 def _secret_input(name: str) -> str:
@@ -62,6 +76,7 @@ def _secret_input(name: str) -> str:
     if not line:
         raise click.UsageError(f"--{name.replace('_', '-')} is required: give it, or pipe it in")
     return line
+
 
 def covers(*operation_ids: str) -> Callable[[click.Command], click.Command]:
     """Mark a hand-written command as the CLI face of ``operation_ids``."""
@@ -237,13 +252,12 @@ def build_command(op: Operation) -> click.Command:
                 params.append(click.Option(["--org", "org"], help="Organization id or slug."))
             continue
         dest = f"p__{p.name}"
-        own = (p.name, op.noun) in (("project_id", "project"), ("service_id", "service"))
+        own = (p.name, op.noun) in OWN_OBJECTS
         label = p.name.removesuffix("_id")
-        if p.name in ("project_id", "service_id") and not own:
-            helps = {"project_id": "Project slug or id.", "service_id": "Service name or id."}
-            params.append(click.Option([f"--{label}", dest], required=True, help=helps[p.name]))
+        if p.name in BY_NAME and not own:
+            params.append(click.Option([f"--{label}", dest], required=True, help=BY_NAME[p.name]))
         else:
-            metavar = label.upper() if p.name in ("project_id", "service_id") else p.name.upper()
+            metavar = label.upper() if p.name in BY_NAME else p.name.upper()
             params.append(click.Argument([dest], metavar=metavar))
         path_sources[p.name] = dest
     required_body = set(op.required_body_fields)
@@ -305,6 +319,10 @@ def build_command(op: Operation) -> click.Command:
                     ref = await resolve.project_id(client, args["org_id"], ref)
                 elif name == "service_id":
                     ref = await resolve.service_id(client, args["org_id"], args["project_id"], ref)
+                elif name == "job_id":
+                    ref = await resolve.job_id(client, args["org_id"], args["project_id"], ref)
+                elif name == "group_id":
+                    ref = await resolve.group_id(client, args["org_id"], ref)
                 args[name] = ref
             for name, dest in query_sources.items():
                 value = _value(values[dest], {})

@@ -24,6 +24,10 @@ NOUN_HELP = {
     "deployment": "Deployments: status, logs (--follow), rollback, cancel.",
     "audit": "The organization's audit log.",
     "registry-credential": "Logins for private container registries (images are pulled with them).",
+    "job": "Cron jobs: schedule, trigger, runs with exit codes, their output (logs).",
+    "variable-group": "Variable groups: shared, sealed env variables for services and jobs.",
+    "notification-channel": "Notification channels (Slack, Discord, email, webhook): events.",
+    "event": "The organization's event stream (deployments, job runs, nodes, ...).",
 }
 
 #: noun -> hand-written commands ("module:attribute"); they replace the generic commands of
@@ -40,6 +44,7 @@ EXTRAS = {
         "meshploy_core.cli.service:env_group",
         "meshploy_core.cli.service:logs_cmd",
     ],
+    "job": ["meshploy_core.cli.job:logs_cmd"],
     "deployment": [
         "meshploy_core.cli.deployment:logs_cmd",
         "meshploy_core.cli.deployment:rollback_cmd",

@@ -69,3 +69,23 @@ async def service_id(client: ApiClient, org: str, project: str, ref: str) -> str
     raise NotConfigured(
         f"no service {ref!r} in this project (see: meshploy service list --project P)"
     )
+
+
+async def job_id(client: ApiClient, org: str, project: str, ref: str) -> str:
+    """The job ``ref`` names (id or name) in ``project``."""
+    if is_uuid(ref):
+        return ref
+    page = await client.list_jobs(org_id=org, project_id=project, name=ref)
+    if page["items"]:
+        return page["items"][0]["id"]
+    raise NotConfigured(f"no job {ref!r} in this project (see: meshploy job list --project P)")
+
+
+async def group_id(client: ApiClient, org: str, ref: str) -> str:
+    """The variable group ``ref`` names (id or name) in ``org``."""
+    if is_uuid(ref):
+        return ref
+    page = await client.list_variable_groups(org_id=org, name=ref)
+    if page["items"]:
+        return page["items"][0]["id"]
+    raise NotConfigured(f"no variable group {ref!r} (see: meshploy variable-group list)")

@@ -68,8 +68,9 @@ class ApiError(ClientError):
     def one_line(self) -> str:
         """``<detail> (HTTP <status> <slug>, request <id>)``: what went wrong, in one line."""
         text = " ".join((self.detail or self.title or "error").split())
-        if self.errors and not self.detail:
-            text += ": " + "; ".join(f"{e.field}: {e.detail}" for e in self.errors)
+        if self.errors and not any(e.field in text for e in self.errors):
+            # Say which field and which rule, unless the detail already does.
+            text += ": " + "; ".join(f"{e.field}: {e.detail}" for e in self.errors[:5])
         where = f"HTTP {self.status}"
         if self.slug:
             where += f" {self.slug}"

@@ -46,6 +46,10 @@ NOUNS: Mapping[str, str] = {
     "deployments": "deployment",
     "audit-events": "audit",
     "registry-credentials": "registry-credential",
+    "jobs": "job",
+    "variable-groups": "variable-group",
+    "notification-channels": "notification-channel",
+    "events": "event",
 }
 
 

@@ -659,6 +659,459 @@ class OperationMethods:
         _args: dict[str, Any] = {"org_id": org_id, "deployment_id": deployment_id}
         return cast("m.DeploymentOut", await self.call("cancel", _args))
 
+    async def list_variable_groups(
+        self,
+        *,
+        org_id: str | None = None,
+        limit: int | Unset = UNSET,
+        cursor: str | Unset | None = UNSET,
+        name: str | Unset | None = UNSET,
+        project_id: str | Unset | None = UNSET,
+    ) -> m.PageGroupOut:
+        """The organization's variable groups (values masked), by name. ``GET
+        /api/v1/orgs/{org_id}/variable-groups`` (variable:read)."""
+        _args: dict[str, Any] = {
+            "org_id": org_id,
+            "limit": limit,
+            "cursor": cursor,
+            "name": name,
+            "project_id": project_id,
+        }
+        return cast("m.PageGroupOut", await self.call("list_variable_groups", _args))
+
+    async def create_variable_group(
+        self,
+        *,
+        org_id: str | None = None,
+        name: str,
+        project_id: str | Unset | None = UNSET,
+        variables: dict[str, str] | Unset = UNSET,
+    ) -> m.GroupOut:
+        """Create a variable group; attach it to services and jobs to use it. ``POST
+        /api/v1/orgs/{org_id}/variable-groups`` (variable:write)."""
+        _args: dict[str, Any] = {
+            "org_id": org_id,
+            "name": name,
+            "project_id": project_id,
+            "variables": variables,
+        }
+        return cast("m.GroupOut", await self.call("create_variable_group", _args))
+
+    async def get_variable_group(self, *, org_id: str | None = None, group_id: str) -> m.GroupOut:
+        """One variable group (values masked) and the services and jobs using it. ``GET
+        /api/v1/orgs/{org_id}/variable-groups/{group_id}`` (variable:read)."""
+        _args: dict[str, Any] = {"org_id": org_id, "group_id": group_id}
+        return cast("m.GroupOut", await self.call("get_variable_group", _args))
+
+    async def update_variable_group(
+        self,
+        *,
+        org_id: str | None = None,
+        group_id: str,
+        name: str | Unset | None = UNSET,
+        set: dict[str, str] | Unset = UNSET,
+        unset: list[str] | Unset = UNSET,
+    ) -> m.GroupChangeOut:
+        """Set and unset variables; every deployed service using the group is redeployed (a
+        ``PATCH /api/v1/orgs/{org_id}/variable-groups/{group_id}`` (variable:write)."""
+        _args: dict[str, Any] = {
+            "org_id": org_id,
+            "group_id": group_id,
+            "name": name,
+            "set": set,
+            "unset": unset,
+        }
+        return cast("m.GroupChangeOut", await self.call("update_variable_group", _args))
+
+    async def delete_variable_group(self, *, org_id: str | None = None, group_id: str) -> None:
+        """Delete an unused variable group (refused, naming its users, while attached). ``DELETE
+        /api/v1/orgs/{org_id}/variable-groups/{group_id}`` (variable:delete)."""
+        _args: dict[str, Any] = {"org_id": org_id, "group_id": group_id}
+        await self.call("delete_variable_group", _args)
+
+    async def attach_variable_groups(
+        self,
+        *,
+        org_id: str | None = None,
+        project_id: str,
+        service_id: str,
+        groups: list[str],
+    ) -> m.EffectiveEnvOut:
+        """Set the service's variable groups, in order (applied at its next deploy). ``PUT
+        /api/v1/orgs/{org_id}/projects/{project_id}/services/{service_id}/variable-groups``
+        (service:write)."""
+        _args: dict[str, Any] = {
+            "org_id": org_id,
+            "project_id": project_id,
+            "service_id": service_id,
+            "groups": groups,
+        }
+        return cast("m.EffectiveEnvOut", await self.call("attach_variable_groups", _args))
+
+    async def effective_service_env(
+        self,
+        *,
+        org_id: str | None = None,
+        project_id: str,
+        service_id: str,
+    ) -> m.EffectiveEnvOut:
+        """The service's effective environment: groups in order, then its own variables; values
+        ``GET /api/v1/orgs/{org_id}/projects/{project_id}/services/{service_id}/effective-env``
+        (service:read)."""
+        _args: dict[str, Any] = {
+            "org_id": org_id,
+            "project_id": project_id,
+            "service_id": service_id,
+        }
+        return cast("m.EffectiveEnvOut", await self.call("effective_service_env", _args))
+
+    async def list_jobs(
+        self,
+        *,
+        org_id: str | None = None,
+        project_id: str,
+        limit: int | Unset = UNSET,
+        cursor: str | Unset | None = UNSET,
+        name: str | Unset | None = UNSET,
+    ) -> m.PageJobOut:
+        """The project's cron jobs (``?name=`` finds one by name). ``GET
+        /api/v1/orgs/{org_id}/projects/{project_id}/jobs`` (job:read)."""
+        _args: dict[str, Any] = {
+            "org_id": org_id,
+            "project_id": project_id,
+            "limit": limit,
+            "cursor": cursor,
+            "name": name,
+        }
+        return cast("m.PageJobOut", await self.call("list_jobs", _args))
+
+    async def create_job(
+        self,
+        *,
+        org_id: str | None = None,
+        project_id: str,
+        schedule: str,
+        name: str,
+        time_zone: str | Unset = UNSET,
+        image: str | Unset | None = UNSET,
+        image_from_service: str | Unset | None = UNSET,
+        command: list[str] | Unset = UNSET,
+        args: list[str] | Unset = UNSET,
+        resources: m.ResourcesIn | Unset = UNSET,
+        concurrency_policy: Literal["Allow", "Forbid", "Replace"] | Unset = UNSET,
+        retries: int | Unset = UNSET,
+        deadline_seconds: int | Unset = UNSET,
+        suspended: bool | Unset = UNSET,
+        variable_groups: list[str] | Unset = UNSET,
+        env: dict[str, str] | Unset = UNSET,
+    ) -> m.JobOut:
+        """Create a cron job; its CronJob is in the cluster within a reconciler pass. ``POST
+        /api/v1/orgs/{org_id}/projects/{project_id}/jobs`` (job:write)."""
+        _args: dict[str, Any] = {
+            "org_id": org_id,
+            "project_id": project_id,
+            "schedule": schedule,
+            "time_zone": time_zone,
+            "image": image,
+            "image_from_service": image_from_service,
+            "command": command,
+            "args": args,
+            "resources": resources,
+            "concurrency_policy": concurrency_policy,
+            "retries": retries,
+            "deadline_seconds": deadline_seconds,
+            "suspended": suspended,
+            "variable_groups": variable_groups,
+            "name": name,
+            "env": env,
+        }
+        return cast("m.JobOut", await self.call("create_job", _args))
+
+    async def get_job(self, *, org_id: str | None = None, project_id: str, job_id: str) -> m.JobOut:
+        """One cron job. ``GET /api/v1/orgs/{org_id}/projects/{project_id}/jobs/{job_id}``
+        (job:read)."""
+        _args: dict[str, Any] = {"org_id": org_id, "project_id": project_id, "job_id": job_id}
+        return cast("m.JobOut", await self.call("get_job", _args))
+
+    async def update_job(
+        self,
+        *,
+        org_id: str | None = None,
+        project_id: str,
+        job_id: str,
+        schedule: str,
+        time_zone: str | Unset = UNSET,
+        image: str | Unset | None = UNSET,
+        image_from_service: str | Unset | None = UNSET,
+        command: list[str] | Unset = UNSET,
+        args: list[str] | Unset = UNSET,
+        resources: m.ResourcesIn | Unset = UNSET,
+        concurrency_policy: Literal["Allow", "Forbid", "Replace"] | Unset = UNSET,
+        retries: int | Unset = UNSET,
+        deadline_seconds: int | Unset = UNSET,
+        suspended: bool | Unset = UNSET,
+        variable_groups: list[str] | Unset = UNSET,
+    ) -> m.JobOut:
+        """Replace the job's configuration (its CronJob is re-applied at the next pass). ``PUT
+        /api/v1/orgs/{org_id}/projects/{project_id}/jobs/{job_id}`` (job:write)."""
+        _args: dict[str, Any] = {
+            "org_id": org_id,
+            "project_id": project_id,
+            "job_id": job_id,
+            "schedule": schedule,
+            "time_zone": time_zone,
+            "image": image,
+            "image_from_service": image_from_service,
+            "command": command,
+            "args": args,
+            "resources": resources,
+            "concurrency_policy": concurrency_policy,
+            "retries": retries,
+            "deadline_seconds": deadline_seconds,
+            "suspended": suspended,
+            "variable_groups": variable_groups,
+        }
+        return cast("m.JobOut", await self.call("update_job", _args))
+
+    async def delete_job(self, *, org_id: str | None = None, project_id: str, job_id: str) -> None:
+        """Delete the job, its runs and their output; its CronJob and pods go. DESTRUCTIVE.
+        ``DELETE /api/v1/orgs/{org_id}/projects/{project_id}/jobs/{job_id}`` (job:delete)."""
+        _args: dict[str, Any] = {"org_id": org_id, "project_id": project_id, "job_id": job_id}
+        await self.call("delete_job", _args)
+
+    async def get_job_env(
+        self,
+        *,
+        org_id: str | None = None,
+        project_id: str,
+        job_id: str,
+    ) -> m.EnvOut:
+        """The job's own environment variables (values masked). ``GET
+        /api/v1/orgs/{org_id}/projects/{project_id}/jobs/{job_id}/env`` (job:read)."""
+        _args: dict[str, Any] = {"org_id": org_id, "project_id": project_id, "job_id": job_id}
+        return cast("m.EnvOut", await self.call("get_job_env", _args))
+
+    async def update_job_env(
+        self,
+        *,
+        org_id: str | None = None,
+        project_id: str,
+        job_id: str,
+        set: dict[str, str] | Unset = UNSET,
+        unset: list[str] | Unset = UNSET,
+    ) -> m.EnvOut:
+        """Set and unset the job's environment variables (used from its next run). ``PATCH
+        /api/v1/orgs/{org_id}/projects/{project_id}/jobs/{job_id}/env`` (job:write)."""
+        _args: dict[str, Any] = {
+            "org_id": org_id,
+            "project_id": project_id,
+            "job_id": job_id,
+            "set": set,
+            "unset": unset,
+        }
+        return cast("m.EnvOut", await self.call("update_job_env", _args))
+
+    async def trigger_job(
+        self,
+        *,
+        org_id: str | None = None,
+        project_id: str,
+        job_id: str,
+    ) -> m.RunOut:
+        """Run the job now, whatever its schedule; follow the run with its status or logs.
+        ``POST /api/v1/orgs/{org_id}/projects/{project_id}/jobs/{job_id}/trigger`` (job:write)."""
+        _args: dict[str, Any] = {"org_id": org_id, "project_id": project_id, "job_id": job_id}
+        return cast("m.RunOut", await self.call("trigger_job", _args))
+
+    async def job_runs(
+        self,
+        *,
+        org_id: str | None = None,
+        project_id: str,
+        job_id: str,
+        limit: int | Unset = UNSET,
+        cursor: str | Unset | None = UNSET,
+    ) -> m.PageRunOut:
+        """The job's runs, newest first: scheduled and manual, with status and exit code. ``GET
+        /api/v1/orgs/{org_id}/projects/{project_id}/jobs/{job_id}/runs`` (job:read)."""
+        _args: dict[str, Any] = {
+            "org_id": org_id,
+            "project_id": project_id,
+            "job_id": job_id,
+            "limit": limit,
+            "cursor": cursor,
+        }
+        return cast("m.PageRunOut", await self.call("job_runs", _args))
+
+    async def get_job_run(
+        self,
+        *,
+        org_id: str | None = None,
+        project_id: str,
+        job_id: str,
+        run_id: str,
+    ) -> m.RunOut:
+        """One run. ``GET
+        /api/v1/orgs/{org_id}/projects/{project_id}/jobs/{job_id}/runs/{run_id}`` (job:read)."""
+        _args: dict[str, Any] = {
+            "org_id": org_id,
+            "project_id": project_id,
+            "job_id": job_id,
+            "run_id": run_id,
+        }
+        return cast("m.RunOut", await self.call("get_job_run", _args))
+
+    async def job_logs(
+        self,
+        *,
+        org_id: str | None = None,
+        project_id: str,
+        job_id: str,
+        run_id: str,
+    ) -> m.RunLogOut:
+        """What the run printed, kept after its pod is gone (for the retention period). ``GET
+        /api/v1/orgs/{org_id}/projects/{project_id}/jobs/{job_id}/runs/{run_id}/logs``
+        (job:logs)."""
+        _args: dict[str, Any] = {
+            "org_id": org_id,
+            "project_id": project_id,
+            "job_id": job_id,
+            "run_id": run_id,
+        }
+        return cast("m.RunLogOut", await self.call("job_logs", _args))
+
+    async def list_notification_channels(
+        self,
+        *,
+        org_id: str | None = None,
+        limit: int | Unset = UNSET,
+        cursor: str | Unset | None = UNSET,
+        project_id: str | Unset | None = UNSET,
+    ) -> m.PageChannelOut:
+        """The organization's notification channels (secret settings masked). ``GET
+        /api/v1/orgs/{org_id}/notification-channels`` (notification:read)."""
+        _args: dict[str, Any] = {
+            "org_id": org_id,
+            "limit": limit,
+            "cursor": cursor,
+            "project_id": project_id,
+        }
+        return cast("m.PageChannelOut", await self.call("list_notification_channels", _args))
+
+    async def create_notification_channel(
+        self,
+        *,
+        org_id: str | None = None,
+        name: str,
+        kind: str,
+        config: dict[str, Any],
+        events: list[str] | Unset = UNSET,
+        project_id: str | Unset | None = UNSET,
+        verify: bool | Unset = UNSET,
+    ) -> m.ChannelOut:
+        """Add a channel (Slack, Discord, email, signed webhook, or an installed plugin's kind)
+        ``POST /api/v1/orgs/{org_id}/notification-channels`` (notification:write)."""
+        _args: dict[str, Any] = {
+            "org_id": org_id,
+            "name": name,
+            "kind": kind,
+            "config": config,
+            "events": events,
+            "project_id": project_id,
+            "verify": verify,
+        }
+        return cast("m.ChannelOut", await self.call("create_notification_channel", _args))
+
+    async def get_notification_channel(
+        self,
+        *,
+        org_id: str | None = None,
+        channel_id: str,
+    ) -> m.ChannelOut:
+        """One channel (secret settings masked). ``GET
+        /api/v1/orgs/{org_id}/notification-channels/{channel_id}`` (notification:read)."""
+        _args: dict[str, Any] = {"org_id": org_id, "channel_id": channel_id}
+        return cast("m.ChannelOut", await self.call("get_notification_channel", _args))
+
+    async def update_notification_channel(
+        self,
+        *,
+        org_id: str | None = None,
+        channel_id: str,
+        name: str | Unset | None = UNSET,
+        config: dict[str, Any] | Unset | None = UNSET,
+        events: list[str] | Unset | None = UNSET,
+        enabled: bool | Unset | None = UNSET,
+        verify: bool | Unset = UNSET,
+    ) -> m.ChannelOut:
+        """Change a channel's name, settings, subscribed events or whether it is enabled.
+        ``PATCH /api/v1/orgs/{org_id}/notification-channels/{channel_id}`` (notification:write)."""
+        _args: dict[str, Any] = {
+            "org_id": org_id,
+            "channel_id": channel_id,
+            "name": name,
+            "config": config,
+            "events": events,
+            "enabled": enabled,
+            "verify": verify,
+        }
+        return cast("m.ChannelOut", await self.call("update_notification_channel", _args))
+
+    async def delete_notification_channel(
+        self,
+        *,
+        org_id: str | None = None,
+        channel_id: str,
+    ) -> None:
+        """Delete a channel and its pending deliveries. DESTRUCTIVE. ``DELETE
+        /api/v1/orgs/{org_id}/notification-channels/{channel_id}`` (notification:write)."""
+        _args: dict[str, Any] = {"org_id": org_id, "channel_id": channel_id}
+        await self.call("delete_notification_channel", _args)
+
+    async def test_notification_channel(
+        self,
+        *,
+        org_id: str | None = None,
+        channel_id: str,
+    ) -> m.TestOut:
+        """Send a test message now (one attempt, recorded among the channel's deliveries).
+        ``POST /api/v1/orgs/{org_id}/notification-channels/{channel_id}/test``
+        (notification:write)."""
+        _args: dict[str, Any] = {"org_id": org_id, "channel_id": channel_id}
+        return cast("m.TestOut", await self.call("test_notification_channel", _args))
+
+    async def notification_deliveries(
+        self,
+        *,
+        org_id: str | None = None,
+        channel_id: str,
+        limit: int | Unset = UNSET,
+        cursor: str | Unset | None = UNSET,
+    ) -> m.PageDeliveryOut:
+        """The channel's deliveries, newest first, each with every attempt and its error. ``GET
+        /api/v1/orgs/{org_id}/notification-channels/{channel_id}/deliveries``
+        (notification:read)."""
+        _args: dict[str, Any] = {
+            "org_id": org_id,
+            "channel_id": channel_id,
+            "limit": limit,
+            "cursor": cursor,
+        }
+        return cast("m.PageDeliveryOut", await self.call("notification_deliveries", _args))
+
+    async def list_events(
+        self,
+        *,
+        org_id: str | None = None,
+        limit: int | Unset = UNSET,
+        cursor: str | Unset | None = UNSET,
+        kind: str | Unset | None = UNSET,
+    ) -> m.PageEventOut:
+        """The organization's event stream, newest first (deployments, job runs, nodes, ...).
+        ``GET /api/v1/orgs/{org_id}/events`` (event:read)."""
+        _args: dict[str, Any] = {"org_id": org_id, "limit": limit, "cursor": cursor, "kind": kind}
+        return cast("m.PageEventOut", await self.call("list_events", _args))
+
     async def list_audit_events(
         self,
         *,

@@ -179,6 +179,128 @@ class PodUnavailable(TypedDict):
     reason: str
 
 
+class GroupOut(TypedDict):
+    """A variable group: its variables' names (values masked) and who uses it."""
+
+    id: str
+    org_id: str
+    project_id: str | None
+    name: str
+    variables: list[EnvVarOut]
+    used_by: list[GroupUserOut]
+
+
+class GroupUserOut(TypedDict):
+    """A service or job using the group."""
+
+    kind: Literal["service", "job"]
+    id: str
+    project: str
+    name: str
+
+
+class EffectiveVarOut(TypedDict):
+    """One variable of the effective environment: masked, and where it comes from."""
+
+    name: str
+    value: NotRequired[str]
+    source: str
+
+
+class JobOut(TypedDict):
+    """A job as configured."""
+
+    id: str
+    project_id: str
+    name: str
+    schedule: str
+    time_zone: str
+    image: str | None
+    image_from_service: str | None
+    command: list[str]
+    args: list[str]
+    resources: dict[str, str | None]
+    concurrency_policy: str
+    retries: int
+    deadline_seconds: int
+    suspended: bool
+    variable_groups: list[str]
+    env: list[EnvVarOut]
+    created_at: str
+    updated_at: str
+
+
+class RunOut(TypedDict):
+    """One run of a job and how it ended."""
+
+    id: str
+    job_id: str
+    trigger: Literal["schedule", "manual"]
+    status: Literal["pending", "running", "succeeded", "failed"]
+    reason: str | None
+    exit_code: int | None
+    kube_name: str | None
+    triggered_by: str | None
+    created_at: str
+    started_at: str | None
+    finished_at: str | None
+    log_expires_at: str | None
+
+
+class ChannelOut(TypedDict):
+    """A channel; secret settings show as ``********``."""
+
+    id: str
+    org_id: str
+    project_id: str | None
+    name: str
+    kind: str
+    config: dict[str, Any]
+    events: list[str]
+    enabled: bool
+    created_at: str
+    updated_at: str
+
+
+class AttemptOut(TypedDict):
+    """One try at a delivery."""
+
+    number: int
+    ok: bool
+    error: str | None
+    started_at: str
+    finished_at: str
+
+
+class DeliveryOut(TypedDict):
+    """One event to one channel: its state, its attempts, when it is tried next."""
+
+    id: int
+    event_id: int
+    event_kind: str
+    event_title: str
+    status: Literal["pending", "delivered", "failed"]
+    attempts: list[AttemptOut]
+    next_attempt_at: str | None
+    delivered_at: str | None
+    last_error: str | None
+
+
+class EventOut(TypedDict):
+    """Something that happened."""
+
+    id: int
+    kind: str
+    severity: str
+    title: str
+    message: str
+    project_id: str | None
+    subject_type: str | None
+    subject_id: str | None
+    details: dict[str, Any]
+    occurred_at: str
+
+
 class AuditEventOut(TypedDict):
     """One audit log entry."""
 
@@ -364,6 +486,78 @@ class LogOut(TypedDict):
     next_after: int
     done: bool
     status: Literal["queued", "deploying", "healthy", "failed", "cancelled", "superseded"]
+
+
+class PageGroupOut(TypedDict):
+    """The PageGroupOut object."""
+
+    items: list[GroupOut]
+    next_cursor: str | None
+
+
+class GroupChangeOut(TypedDict):
+    """The changed group and the deployments queued for the services that use it."""
+
+    group: GroupOut
+    deployments: list[DeploymentOut]
+
+
+class EffectiveEnvOut(TypedDict):
+    """What the service's next deploy will get."""
+
+    groups: list[str]
+    variables: list[EffectiveVarOut]
+
+
+class PageJobOut(TypedDict):
+    """The PageJobOut object."""
+
+    items: list[JobOut]
+    next_cursor: str | None
+
+
+class PageRunOut(TypedDict):
+    """The PageRunOut object."""
+
+    items: list[RunOut]
+    next_cursor: str | None
+
+
+class RunLogOut(TypedDict):
+    """A run's output, kept after its pod is gone (until ``log_expires_at``)."""
+
+    run: RunOut
+    output: str | None
+    note: str | None
+
+
+class PageChannelOut(TypedDict):
+    """The PageChannelOut object."""
+
+    items: list[ChannelOut]
+    next_cursor: str | None
+
+
+class TestOut(TypedDict):
+    """How the test message went."""
+
+    delivered: bool
+    error: str | None
+    delivery_id: int
+
+
+class PageDeliveryOut(TypedDict):
+    """The PageDeliveryOut object."""
+
+    items: list[DeliveryOut]
+    next_cursor: str | None
+
+
+class PageEventOut(TypedDict):
+    """The PageEventOut object."""
+
+    items: list[EventOut]
+    next_cursor: str | None
 
 
 class PageAuditEventOut(TypedDict):

@@ -27,6 +27,7 @@ from meshploy_core.organizations.models import Organization
 from meshploy_core.projects.models import Project
 from meshploy_core.services.catalog import config_of, env_of, validate_config, workload_spec
 from meshploy_core.services.models import Service
+from meshploy_core.variables.effective import effective_env
 
 ACTIVE = ("queued", "deploying")
 FINAL = ("healthy", "failed", "cancelled", "superseded")
@@ -96,6 +97,7 @@ async def _enqueue(
     env: dict[str, str],
     rollback_of: uuid.UUID | None,
     action: str,
+    reason: str | None = None,
 ) -> Deployment:
     # Serialise requests for one service so two concurrent deploys queue in a defined order.
     await session.execute(select(Service.id).where(Service.id == service.id).with_for_update())
@@ -114,6 +116,8 @@ async def _enqueue(
     session.add(deployment)
     await session.flush()
     note = f"queued {image}" + (f" (rollback to {rollback_of})" if rollback_of else "")
+    if reason:
+        note += f": {reason}"
     await add_event(session, deployment.id, note)
     for old in superseded:
         await add_event(session, old, f"superseded by deployment {deployment.id}")
@@ -137,8 +141,15 @@ async def request_deploy(
     project: Project,
     service: Service,
     image: str | None = None,
+    *,
+    reason: str | None = None,
 ) -> Deployment:
-    """Queue a deploy of the service as configured now (optionally with a new image)."""
+    """Queue a deploy of the service as configured now (optionally with a new image).
+
+    The deployment snapshots the *effective* environment: the service's variable groups in
+    order, then its own variables (:mod:`meshploy_core.variables`); ``reason`` goes into
+    its log (``variable group shared changed``).
+    """
     if service.deleted_at is not None:
         raise NotFound("no such service in this project")
     if image is not None and image != service.image:
@@ -148,7 +159,8 @@ async def request_deploy(
         service.image = image
         service.updated_at = utcnow()
         await session.flush()
-    spec = workload_spec(service, project, org)
+    env = (await effective_env(session, env_of(service), service_id=service.id)).values
+    spec = workload_spec(service, project, org, env_keys=sorted(env))
     return await _enqueue(
         session,
         actor,
@@ -157,9 +169,10 @@ async def request_deploy(
         service,
         image=spec.image,
         spec_json=spec.to_json(),
-        env=env_of(service),
+        env=env,
         rollback_of=None,
         action="deployment.create",
+        reason=reason,
     )
 
 

@@ -1,8 +1,11 @@
-"""The ``meshploy worker`` process: elect a leader, then reconcile until told to stop.
+"""The ``meshploy worker`` process: elect a leader, then reconcile until told to stop; and,
+in every worker, deliver events to notification channels.
 
 Every worker connects to PostgreSQL and Kubernetes; only the one holding the advisory lock
-acts. A deploy request (``NOTIFY meshploy_deploys``) wakes the leader at once; otherwise it
-runs a pass every ``interval`` seconds.
+reconciles. A deploy request (``NOTIFY meshploy_deploys``) wakes the leader at once;
+otherwise it runs a pass every ``interval`` seconds. Deliveries need no leader (each is
+leased by one worker at a time, :mod:`meshploy_core.events.delivery`); a recorded event
+(``NOTIFY meshploy_events``) wakes them.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 
 import asyncpg
 
@@ -19,6 +23,8 @@ from meshploy_core.deploys.deployments import DEPLOY_CHANNEL
 from meshploy_core.deploys.leader import LeaderLock, asyncpg_dsn
 from meshploy_core.deploys.reconciler import Reconciler, ReconcilerConfig
 from meshploy_core.errors import ConfigError
+from meshploy_core.events.delivery import DeliveryConfig, DeliveryWorker
+from meshploy_core.events.record import EVENTS_CHANNEL
 from meshploy_core.kube.adapter import KubeAdapter
 from meshploy_core.plugins.context import Process, ProcessResources
 from meshploy_core.plugins.manager import PluginManager
@@ -51,6 +57,7 @@ async def run_worker(
     interval: float = 1.0,
     config: ReconcilerConfig | None = None,
     on_leader: asyncio.Event | None = None,
+    delivery: DeliveryConfig | None = None,
 ) -> None:
     """Run until ``stop`` is set; leadership is taken and kept through the advisory lock."""
     if not settings.kubeconfig:
@@ -68,7 +75,20 @@ async def run_worker(
     plugins = PluginManager.load(settings=settings, process=Process.WORKER)
     plugins.bind(ProcessResources(sessions=sessions, kube=_returning(kube)))
     logins = PullLogins.from_catalog(await plugins.image_registries())
-    reconciler = Reconciler(sessions, kube, config or ReconcilerConfig(), logins)
+    reconciler = Reconciler(
+        sessions,
+        kube,
+        config or ReconcilerConfig(),
+        logins,
+        job_log_retention=timedelta(days=settings.job_log_retention_days),
+    )
+    deliveries = DeliveryWorker(sessions, await plugins.notifiers(), delivery or DeliveryConfig())
+    event_wake = asyncio.Event()
+    events_listener: asyncpg.Connection | None = None
+    with contextlib.suppress(OSError, asyncpg.PostgresError):
+        events_listener = await asyncpg.connect(asyncpg_dsn(url), timeout=10)
+        await events_listener.add_listener(EVENTS_CHANNEL, lambda *_: event_wake.set())
+    delivering = asyncio.create_task(deliveries.run(stop, event_wake, interval))
     try:
         while not stop.is_set():
             if not lock.held and not await lock.try_acquire():
@@ -89,6 +109,10 @@ async def run_worker(
                 log.exception("reconciler pass failed; retrying")
             await _wait([stop, wake], interval)
     finally:
+        stop.set()
+        await delivering
+        if events_listener is not None and not events_listener.is_closed():
+            await events_listener.close()
         await lock.release()
         if listener is not None and not listener.is_closed():
             await listener.close()

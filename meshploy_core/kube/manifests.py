@@ -161,11 +161,16 @@ def _docker_config_keys(server: str) -> list[str]:
     return ["https://index.docker.io/v1/", "docker.io"] if server == "docker.io" else [server]
 
 
-def pull_secret(spec: WorkloadSpec, server: str, username: str, password: str) -> Manifest:
-    """A ``kubernetes.io/dockerconfigjson`` Secret the kubelet pulls ``spec.image`` with."""
+def docker_config(server: str, username: str, password: str) -> str:
+    """The base64 ``.dockerconfigjson`` value holding one login."""
     auth = base64.b64encode(f"{username}:{password}".encode()).decode()
     entry = {"username": username, "password": password, "auth": auth}
     config = {"auths": {key: entry for key in _docker_config_keys(server)}}
+    return base64.b64encode(json.dumps(config, sort_keys=True).encode()).decode()
+
+
+def pull_secret(spec: WorkloadSpec, server: str, username: str, password: str) -> Manifest:
+    """A ``kubernetes.io/dockerconfigjson`` Secret the kubelet pulls ``spec.image`` with."""
     return {
         "apiVersion": "v1",
         "kind": "Secret",
@@ -175,11 +180,7 @@ def pull_secret(spec: WorkloadSpec, server: str, username: str, password: str) -
             "namespace": spec.namespace,
             "labels": _labels(spec.org_slug, spec.project_slug, spec.service),
         },
-        "data": {
-            ".dockerconfigjson": base64.b64encode(
-                json.dumps(config, sort_keys=True).encode()
-            ).decode()
-        },
+        "data": {".dockerconfigjson": docker_config(server, username, password)},
     }
 
 

@@ -101,8 +101,9 @@ def pod_is_ready(pod: Obj) -> bool:
 def pod_summary(pod: Obj) -> str:
     """One readable line: ``pod web-1 on node-a: Running, ready, app waiting: ...``."""
     status = pod.get("status") or {}
-    parts = [f"pod {name_of(pod)} on {pod_node(pod) or 'unscheduled'}: "
-             f"{status.get('phase', 'Pending')}"]
+    parts = [
+        f"pod {name_of(pod)} on {pod_node(pod) or 'unscheduled'}: {status.get('phase', 'Pending')}"
+    ]
     if pod_is_ready(pod):
         parts.append("ready")
     for cs in status.get("containerStatuses") or []:
@@ -202,3 +203,85 @@ def namespace_project_id(namespace: Obj) -> str | None:
 def is_terminating(obj: Obj) -> bool:
     """Whether deletion has started."""
     return bool(meta(obj).get("deletionTimestamp"))
+
+
+# -- Jobs and CronJobs --------------------------------------------------------------------
+
+
+def cronjob_drift(live: Obj | None, wanted: Obj) -> str | None:
+    """How a live CronJob differs from the rendered one, in words; None if it does not."""
+    if live is None:
+        return "the CronJob was deleted"
+    spec, want = live.get("spec") or {}, wanted["spec"]
+    for key in ("schedule", "timeZone", "suspend", "concurrencyPolicy"):
+        if spec.get(key) != want.get(key):
+            return f"{key} changed to {spec.get(key)!r}"
+    pod = (((spec.get("jobTemplate") or {}).get("spec") or {}).get("template") or {}).get("spec")
+    images = [str(c.get("image")) for c in (pod or {}).get("containers") or []]
+    wanted_images = [
+        c["image"] for c in want["jobTemplate"]["spec"]["template"]["spec"]["containers"]
+    ]
+    if images != wanted_images:
+        return f"image changed to {', '.join(images)}"
+    key = "meshploy.com/spec-hash"
+    if annotations_of(live).get(key) != annotations_of(wanted).get(key):
+        return "its definition changed"
+    return None
+
+
+def job_phase(job: Obj) -> tuple[str, str | None]:
+    """``(status, reason)`` of a Kubernetes Job: pending, running, succeeded or failed, with
+    the reason Kubernetes gives for a failure (``BackoffLimitExceeded: ...``)."""
+    status = job.get("status") or {}
+    for cond in status.get("conditions") or []:
+        if cond.get("status") != "True":
+            continue
+        if cond.get("type") == "Complete":
+            return "succeeded", None
+        if cond.get("type") == "Failed":
+            reason = str(cond.get("reason") or "Failed")
+            message = str(cond.get("message") or "").strip()
+            return "failed", f"{reason}: {message}" if message else reason
+    if status.get("active") or status.get("startTime"):
+        return "running", None
+    return "pending", None
+
+
+def job_times(job: Obj) -> tuple[datetime | None, datetime | None]:
+    """When a Job started and finished (completion, or the Failed condition's time)."""
+    status = job.get("status") or {}
+    finished = parse_time(status.get("completionTime"))
+    if finished is None:
+        for cond in status.get("conditions") or []:
+            if cond.get("type") == "Failed" and cond.get("status") == "True":
+                finished = parse_time(cond.get("lastTransitionTime"))
+    return parse_time(status.get("startTime")), finished
+
+
+def job_name_of(pod: Obj) -> str | None:
+    """The Job a pod belongs to."""
+    return labels_of(pod).get("job-name") or labels_of(pod).get("batch.kubernetes.io/job-name")
+
+
+def last_pod(pods: list[Obj]) -> Obj | None:
+    """The most recently created pod (a Job's last attempt)."""
+    if not pods:
+        return None
+    return max(pods, key=lambda p: (meta(p).get("creationTimestamp") or "", name_of(p)))
+
+
+def pod_exit(pod: Obj) -> tuple[int | None, str | None]:
+    """The first container's exit code and its reason (``Error``, ``OOMKilled``), or the
+    waiting reason of a container that never started (``ImagePullBackOff: ...``)."""
+    for cs in (pod.get("status") or {}).get("containerStatuses") or []:
+        state = cs.get("state") or {}
+        done = state.get("terminated") or (cs.get("lastState") or {}).get("terminated")
+        if done:
+            code = done.get("exitCode")
+            return (int(code) if code is not None else None), done.get("reason")
+        waiting = state.get("waiting") or {}
+        if waiting.get("reason"):
+            message = str(waiting.get("message") or "").strip()
+            reason = str(waiting["reason"])
+            return None, f"{reason}: {message}" if message else reason
+    return None, None

@@ -218,9 +218,7 @@ class RegistryCredentials:
 class ImageRegistry(Protocol):
     """A container registry images are pulled from (the mesh registry, stored logins, ...)."""
 
-    async def pull_credentials(
-        self, org_id: uuid.UUID, image: str
-    ) -> RegistryCredentials | None:
+    async def pull_credentials(self, org_id: uuid.UUID, image: str) -> RegistryCredentials | None:
         """The login nodes need to pull ``image`` for organization ``org_id``.
 
         None when this registry does not hold ``image`` or needs no login for it. Called by

@@ -148,16 +148,23 @@ def register_mesh_providers(registry: MeshProviderCatalog, context: PluginContex
 def register_notifiers(registry: NotifierCatalog, context: PluginContext) -> Any:
     """Register notifier kinds (Slack, Discord, email, signed webhook, ...).
 
-    **Called** when a process first needs notifiers; **not wired yet** (notification
-    channels are on the roadmap), so today only ``meshploy plugins list`` and the conformance
-    tests call it.
+    **Called** by the API when it first validates or test-sends a notification channel, and
+    by every worker (``meshploy worker``) when its delivery loop starts; also by
+    ``meshploy plugins list`` and the conformance tests.
 
     **Arguments**: ``registry.add(kind, factory)`` with a
     :class:`~meshploy_core.plugins.contracts.NotifierFactory`: its ``config_type`` validates a
-    channel's settings (what a user stores through the API) and ``create(config)`` returns a
-    working :class:`~meshploy_core.plugins.contracts.Notifier`.
+    channel's settings (what a user stores through the API; unknown settings are refused)
+    and ``create(config)`` returns a working
+    :class:`~meshploy_core.plugins.contracts.Notifier`. Fields declared with
+    ``dataclasses.field(repr=False)`` (or ``pydantic.Field(repr=False)``, or ``SecretStr``)
+    are secret: stored sealed, shown as ``********``, scrubbed from error text.
 
-    **Returns** nothing.
+    **Returns** nothing. The delivery worker calls ``send`` once per attempt, with a
+    30 s timeout, and retries failed attempts itself with backoff (recording each one), so
+    a notifier should make one attempt and raise
+    :class:`~meshploy_core.plugins.contracts.NotifierError` (never holding a secret) when it
+    fails.
 
     Example::
 

@@ -212,9 +212,12 @@ class PluginManager:
         from pydantic import TypeAdapter, ValidationError
 
         declare = getattr(plugin, "plugin_settings", None)
-        model = declare() if callable(declare) and self.pm.parse_hookimpl_opts(
-            plugin, "plugin_settings"
-        ) is not None else None
+        model = (
+            declare()
+            if callable(declare)
+            and self.pm.parse_hookimpl_opts(plugin, "plugin_settings") is not None
+            else None
+        )
         model = model or NoSettings
         raw = dict(self.settings.plugins.get(normalize_plugin_name(name), {}))
         if model is NoSettings and raw:
@@ -309,7 +312,6 @@ class PluginManager:
 
         return guarded
 
-
     def _hook_failed(self, plugin: str, hook: str, exc: Exception) -> None:
         self._fail(plugin, self._sources.get(plugin, "?"), hook, _describe(exc))
 
@@ -376,9 +378,7 @@ class PluginManager:
         try:
             return list(caller(**kwargs))
         except Exception as exc:  # raised by a hook wrapper: wrappers are not isolated
-            wrappers = [
-                i.plugin_name for i in caller.get_hookimpls() if i.hookwrapper or i.wrapper
-            ]
+            wrappers = [i.plugin_name for i in caller.get_hookimpls() if i.hookwrapper or i.wrapper]
             name = ",".join(wrappers) or "?"
             self._fail(name, self._sources.get(name, "?"), hook_name, _describe(exc))
             return []

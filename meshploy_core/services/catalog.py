@@ -205,8 +205,11 @@ def default_hostname(service: str, project_slug: str, domain: str) -> str:
     return f"{service}-{project_slug}.{domain}"
 
 
-def workload_spec(service: Service, project: Project, org: Organization) -> WorkloadSpec:
-    """The Kubernetes-level desired state of ``service`` as stored now."""
+def workload_spec(
+    service: Service, project: Project, org: Organization, env_keys: list[str] | None = None
+) -> WorkloadSpec:
+    """The Kubernetes-level desired state of ``service`` as stored now (``env_keys``: the
+    names of its effective environment, when variable groups add to its own)."""
     cfg = config_of(service)
     return WorkloadSpec(
         org_slug=org.slug,
@@ -218,7 +221,7 @@ def workload_spec(service: Service, project: Project, org: Organization) -> Work
         replicas=cfg.replicas,
         command=cfg.command,
         args=cfg.args,
-        env_keys=tuple(sorted(env_of(service))),
+        env_keys=tuple(sorted(env_of(service) if env_keys is None else env_keys)),
         resources=cfg.resources,
         health_check=cfg.health_check,
         hostname=service.hostname if cfg.expose else None,

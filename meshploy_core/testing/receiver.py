@@ -81,7 +81,11 @@ class HttpReceiver:
     def wait_for(
         self, predicate: Callable[[list[ReceivedRequest]], bool], timeout: float = 10.0
     ) -> list[ReceivedRequest]:
-        """Poll (no fixed sleep) until ``predicate(requests)`` holds or fail with what arrived."""
+        """Poll (no fixed sleep) until ``predicate(requests)`` holds or fail with what arrived.
+
+        This blocks the calling thread: when the sender runs on the test's own event loop
+        (a worker task), poll ``receiver.requests`` with ``await eventually(...)`` instead.
+        """
         deadline = time.monotonic() + timeout
         while True:
             with self._lock:

@@ -131,8 +131,15 @@ def test_no_import_cycles() -> None:
 
 
 def test_the_core_never_imports_plugins_gateway_proxy_or_testbed() -> None:
-    outside = ("meshploy_gateway", "meshploy_proxy", "meshploy_testbed", "meshploy_builders",
-               "meshploy_dns", "meshploy_notifiers", "meshploy_registries")
+    outside = (
+        "meshploy_gateway",
+        "meshploy_proxy",
+        "meshploy_testbed",
+        "meshploy_builders",
+        "meshploy_dns",
+        "meshploy_notifiers",
+        "meshploy_registries",
+    )
     bad = sorted(
         f"{m} -> {t}"
         for m, targets in _graph().items()

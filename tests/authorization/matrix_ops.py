@@ -176,6 +176,71 @@ async def fresh_registry_credential(client: ApiClient, world: World, _p: str) ->
     return {"credential_id": reply.ok(201)["id"]}
 
 
+async def fresh_job(client: ApiClient, world: World, _p: str) -> dict[str, Any]:
+    """A new cron job in the main project (its env value is a secret)."""
+    project = world.extra["project"]
+    secret = unique("job-env-secret-")
+    client.tracker.add(secret, "job environment value")
+    reply = await client.post(
+        f"orgs/{world.org}/projects/{project}/jobs",
+        token=world.owner.token,
+        json={**_job_spec(world, ""), "name": unique("job"), "env": {"S": secret}},
+    )
+    return {"project_id": project, "job_id": reply.ok(201)["id"]}
+
+
+async def fresh_run(client: ApiClient, world: World, principal: str) -> dict[str, Any]:
+    """A manual run (pending: no worker runs in API tests) of a new job."""
+    ids = await fresh_job(client, world, principal)
+    reply = await client.post(
+        f"orgs/{world.org}/projects/{ids['project_id']}/jobs/{ids['job_id']}/trigger",
+        token=world.owner.token,
+    )
+    return {**ids, "run_id": reply.ok(202)["id"]}
+
+
+async def fresh_group(client: ApiClient, world: World, _p: str) -> dict[str, Any]:
+    """A new variable group of organization A (its value is a secret)."""
+    secret = unique("group-secret-")
+    client.tracker.add(secret, "variable group value")
+    reply = await client.post(
+        f"orgs/{world.org}/variable-groups",
+        token=world.owner.token,
+        json={"name": unique("group"), "variables": {"S": secret}},
+    )
+    return {"group_id": reply.ok(201)["id"]}
+
+
+async def fresh_channel(client: ApiClient, world: World, _p: str) -> dict[str, Any]:
+    """A webhook channel (to a closed loopback port) whose signing secret is a secret."""
+    secret = unique("whsec-matrix-channel-")
+    client.tracker.add(secret, "webhook channel secret")
+    reply = await client.post(
+        f"orgs/{world.org}/notification-channels",
+        token=world.owner.token,
+        json={
+            "name": unique("channel"),
+            "kind": "webhook",
+            "config": {"url": "http://127.0.0.1:9/hook", "secret": secret},
+            "verify": False,
+        },
+    )
+    return {"channel_id": reply.ok(201)["id"]}
+
+
+def _job_spec(_w: World, _p: str) -> dict[str, Any]:
+    return {"schedule": "0 3 * * *", "image": "busybox:1.36"}
+
+
+def _new_channel(_w: World, _p: str) -> dict[str, Any]:
+    return {
+        "name": unique("new-channel"),
+        "kind": "slack",
+        "config": {"url": "http://127.0.0.1:9/services/x"},
+        "verify": False,
+    }
+
+
 def _new_registry(_w: World, _p: str) -> dict[str, Any]:
     return {"server": f"{unique('r')}.example.com:5000", "username": "ci", "password": "pw-x1"}
 
@@ -189,6 +254,11 @@ IN_ORG = f"{V1}/orgs/<uuid:org_id>"
 SERVICES = f"{IN_ORG}/projects/<uuid:project_id>/services"
 SERVICE = f"{SERVICES}/<uuid:service_id>"
 DEPLOYMENT = f"{IN_ORG}/deployments/<uuid:deployment_id>"
+JOBS = f"{IN_ORG}/projects/<uuid:project_id>/jobs"
+JOB = f"{JOBS}/<uuid:job_id>"
+GROUPS = f"{IN_ORG}/variable-groups"
+CHANNELS = f"{IN_ORG}/notification-channels"
+CHANNEL = f"{CHANNELS}/<uuid:channel_id>"
 
 OPERATIONS: tuple[Op, ...] = (
     # Public
@@ -468,6 +538,93 @@ OPERATIONS: tuple[Op, ...] = (
         prepare=fresh_deployment,
     ),
     Op("POST", f"{DEPLOYMENT}/cancel", ORG, WRITERS, writes=True, prepare=fresh_deployment),
+    # Cron jobs: authorized like services (logs like service logs).
+    Op("GET", JOBS, ORG, params={"project_id": "project"}),
+    Op(
+        "POST",
+        JOBS,
+        ORG,
+        WRITERS,
+        writes=True,
+        status=201,
+        body=lambda w, p: {**_job_spec(w, p), "name": unique("new-job")},
+        params={"project_id": "project"},
+    ),
+    Op("GET", JOB, ORG, prepare=fresh_job),
+    Op("PUT", JOB, ORG, WRITERS, writes=True, body=_job_spec, prepare=fresh_job),
+    Op("DELETE", JOB, ORG, ADMINS, writes=True, status=204, prepare=fresh_job),
+    Op("GET", f"{JOB}/env", ORG, prepare=fresh_job),
+    Op(
+        "PATCH",
+        f"{JOB}/env",
+        ORG,
+        WRITERS,
+        writes=True,
+        body=lambda _w, _p: {"set": {"MODE": "x"}, "unset": ["S"]},
+        prepare=fresh_job,
+    ),
+    Op("POST", f"{JOB}/trigger", ORG, WRITERS, writes=True, status=202, prepare=fresh_job),
+    Op("GET", f"{JOB}/runs", ORG, prepare=fresh_job),
+    Op("GET", f"{JOB}/runs/<uuid:run_id>", ORG, prepare=fresh_run),
+    Op("GET", f"{JOB}/runs/<uuid:run_id>/logs", ORG, WRITERS, prepare=fresh_run),
+    # Variable groups
+    Op("GET", GROUPS, ORG),
+    Op(
+        "POST",
+        GROUPS,
+        ORG,
+        WRITERS,
+        writes=True,
+        status=201,
+        body=lambda _w, _p: {"name": unique("g"), "variables": {"A": "1"}},
+    ),
+    Op("GET", f"{GROUPS}/<uuid:group_id>", ORG, prepare=fresh_group),
+    Op(
+        "PATCH",
+        f"{GROUPS}/<uuid:group_id>",
+        ORG,
+        WRITERS,
+        writes=True,
+        body=lambda _w, _p: {"set": {"B": "2"}},
+        prepare=fresh_group,
+    ),
+    Op(
+        "DELETE",
+        f"{GROUPS}/<uuid:group_id>",
+        ORG,
+        ADMINS,
+        writes=True,
+        status=204,
+        prepare=fresh_group,
+    ),
+    Op(
+        "PUT",
+        f"{SERVICE}/variable-groups",
+        ORG,
+        WRITERS,
+        writes=True,
+        body=lambda _w, _p: {"groups": []},
+        prepare=fresh_service,
+    ),
+    Op("GET", f"{SERVICE}/effective-env", ORG, prepare=fresh_service),
+    # Notification channels and the event stream
+    Op("GET", CHANNELS, ORG),
+    Op("POST", CHANNELS, ORG, ADMINS, writes=True, status=201, body=_new_channel),
+    Op("GET", CHANNEL, ORG, prepare=fresh_channel),
+    Op(
+        "PATCH",
+        CHANNEL,
+        ORG,
+        ADMINS,
+        writes=True,
+        body=lambda _w, _p: {"events": ["deployment.failed"]},
+        prepare=fresh_channel,
+    ),
+    Op("DELETE", CHANNEL, ORG, ADMINS, writes=True, status=204, prepare=fresh_channel),
+    # The receiver is down: the test send answers 200 with delivered false.
+    Op("POST", f"{CHANNEL}/test", ORG, ADMINS, writes=True, prepare=fresh_channel),
+    Op("GET", f"{CHANNEL}/deliveries", ORG, prepare=fresh_channel),
+    Op("GET", f"{IN_ORG}/events", ORG),
 )
 
 PRINCIPALS = (

@@ -36,6 +36,12 @@ DESTRUCTIVE = {
     "create_registry_credential",
     "update_registry_credential",
     "delete_registry_credential",
+    "delete_job",
+    "update_job_env",
+    "update_variable_group",
+    "delete_variable_group",
+    "update_notification_channel",
+    "delete_notification_channel",
 }
 
 

@@ -76,7 +76,9 @@ def test_node_addresses_only_of_ready_nodes_and_node_ports() -> None:
         }
 
     nodes = [
-        node("a", "True", "100.64.0.2"), node("b", "False", "100.64.0.3"), node("c", "True", None)
+        node("a", "True", "100.64.0.2"),
+        node("b", "False", "100.64.0.3"),
+        node("c", "True", None),
     ]
     assert state.node_addresses(nodes) == {"a": "100.64.0.2"}
     assert state.node_port({"spec": {"ports": [{"nodePort": 31000}]}}) == 31000

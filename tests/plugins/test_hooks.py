@@ -193,18 +193,21 @@ async def test_hook_register_mesh_providers() -> None:
 
 async def test_hook_register_notifiers() -> None:
     catalog = await PluginManager.load().notifiers()
-    assert catalog.names() == ["webhook"]
-    webhook = catalog.get("webhook")
-    assert webhook.config_type.__name__ == "WebhookConfig"
+    assert catalog.names() == ["discord", "email", "slack", "webhook"]
+    types = {name: factory.config_type.__name__ for name, factory in catalog}
+    assert types == {
+        "discord": "DiscordConfig",
+        "email": "EmailConfig",
+        "slack": "SlackConfig",
+        "webhook": "WebhookConfig",
+    }
 
 
 class _StaticRegistry:
     def __init__(self, host: str, creds: RegistryCredentials | None = None) -> None:
         self.host, self.creds = host, creds
 
-    async def pull_credentials(
-        self, org_id: uuid.UUID, image: str
-    ) -> RegistryCredentials | None:
+    async def pull_credentials(self, org_id: uuid.UUID, image: str) -> RegistryCredentials | None:
         if not image.startswith(self.host + "/"):
             return None
         if self.creds is None:
@@ -217,10 +220,13 @@ async def test_hook_register_registries() -> None:
         @hookimpl
         def register_registries(self, registry: ImageRegistryCatalog) -> None:
             good = RegistryCredentials("a.example", "u", "p")
-            registry.add("a", PluginFactory("a", "A", NoConfig, lambda _: _StaticRegistry(
-                "a.example", good)))
-            registry.add("b", PluginFactory("b", "B (broken)", NoConfig, lambda _: _StaticRegistry(
-                "b.example")))
+            registry.add(
+                "a", PluginFactory("a", "A", NoConfig, lambda _: _StaticRegistry("a.example", good))
+            )
+            registry.add(
+                "b",
+                PluginFactory("b", "B (broken)", NoConfig, lambda _: _StaticRegistry("b.example")),
+            )
 
     logins = PullLogins.from_catalog(await _manager(("regs", Plugin())).image_registries())
     org = uuid.uuid4()
@@ -230,9 +236,7 @@ async def test_hook_register_registries() -> None:
     assert await logins.for_image(org, "docker.io/library/nginx:1") is None
     with pytest.raises(RegistryLookupError) as failed:
         await logins.for_image(org, "b.example/x:1")
-    assert "the b image registry could not look up a login for b.example/x:1" in str(
-        failed.value
-    )
+    assert "the b image registry could not look up a login for b.example/x:1" in str(failed.value)
     assert "do-not-leak" not in str(failed.value)
 
 
@@ -287,8 +291,9 @@ async def test_hook_register_storage() -> None:
     class Plugin:
         @hookimpl
         def register_storage(self, registry: StorageCatalog) -> None:
-            registry.add("memory", PluginFactory("memory", "memory", NoConfig, lambda _: (
-                _MemoryStorage())))
+            registry.add(
+                "memory", PluginFactory("memory", "memory", NoConfig, lambda _: _MemoryStorage())
+            )
 
     storage = (await _manager(("st", Plugin())).storage()).get("memory").create(NoConfig())
     assert isinstance(storage, Storage)
@@ -317,8 +322,9 @@ async def test_hook_register_backup_engines() -> None:
     class Plugin:
         @hookimpl
         def register_backup_engines(self, registry: BackupEngineCatalog) -> None:
-            registry.add("copy", PluginFactory("copy", "copies", NoConfig, lambda _: _CopyEngine(
-                data)))
+            registry.add(
+                "copy", PluginFactory("copy", "copies", NoConfig, lambda _: _CopyEngine(data))
+            )
 
     engine = (await _manager(("bk", Plugin())).backup_engines()).get("copy").create(NoConfig())
     assert isinstance(engine, BackupEngine)

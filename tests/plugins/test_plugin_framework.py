@@ -54,13 +54,13 @@ async def test_builtin_plugins_load_through_entry_points() -> None:
     infos = {i.name: i for i in await manager.plugins()}
     assert manager.failures == [], manager.failures
     assert infos["notifiers"].source == "built-in"
-    assert infos["notifiers"].provides == {"notifiers": ("webhook",)}
+    assert infos["notifiers"].provides == {"notifiers": ("discord", "email", "slack", "webhook")}
     assert infos["registries"].provides == {"registries": ("stored-logins",)}
     assert "register_routes" in infos["gateway"].hooks
     assert "register_commands" in infos["testbed"].hooks
     catalog = await manager.notifiers()
-    assert catalog.names() == ["webhook"]
-    assert catalog.owner("webhook") == "notifiers"
+    assert catalog.names() == ["discord", "email", "slack", "webhook"]
+    assert {catalog.owner(n) for n in catalog.names()} == {"notifiers"}
 
 
 async def test_sync_and_async_hooks_and_isolation_of_failures() -> None:
@@ -189,9 +189,7 @@ class _Plain:
 async def test_each_plugin_gets_its_own_context_with_validated_settings(tmp_path: Path) -> None:
     config = tmp_path / "meshploy.toml"
     config.write_text('[plugins.core-dns]\nzone_dir = "/srv/zones"\nreload_seconds = 5\n')
-    settings = load_settings(
-        {"MESHPLOY_PLUGIN_CORE_DNS__RELOAD_SECONDS": "7"}, config_file=config
-    )
+    settings = load_settings({"MESHPLOY_PLUGIN_CORE_DNS__RELOAD_SECONDS": "7"}, config_file=config)
     with_settings, plain = _WithSettings(), _Plain()
     manager = _manager(
         ("core-dns", with_settings), ("plain", plain), settings=settings, process=Process.WORKER
@@ -374,9 +372,14 @@ def test_third_party_distribution_is_registered_and_called(third_party_site: Pat
 
     called = _meshploy(third_party_site, "hello")
     assert called.returncode == 0, called.stderr
-    assert called.stdout.strip() == "hello from plugin; notifiers: hello,webhook"
+    assert (
+        called.stdout.strip() == "hello from plugin; notifiers: discord,email,hello,slack,webhook"
+    )
 
     table = _meshploy(third_party_site, "plugins", "list")
     assert "broken" in table.stdout and "FAILED (load)" in table.stdout
     assert "hello" in table.stdout and "meshploy-hello-plugin" in table.stdout
-    assert "notifiers: hello" in table.stdout and "notifiers: webhook" in table.stdout
+    assert (
+        "notifiers: hello" in table.stdout
+        and "notifiers: discord, email, slack, webhook" in table.stdout
+    )

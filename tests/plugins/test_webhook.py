@@ -60,7 +60,9 @@ async def test_delivery_is_signed_and_verifiable(http_receiver: HttpReceiver) ->
 
 async def test_transient_failures_are_retried_with_backoff(http_receiver: HttpReceiver) -> None:
     http_receiver.fail_next(2, status=503)
-    config = WebhookConfig(url=http_receiver.url, secret=SECRET, initial_backoff=0.01)
+    config = WebhookConfig(
+        url=http_receiver.url, secret=SECRET, max_attempts=4, initial_backoff=0.01
+    )
     await WebhookNotifier(config).send(Notification(event="e", title="t", message="m"))
     reqs = http_receiver.wait_for(lambda r: len(r) == 3)
     assert len(reqs) == 3, f"got {len(reqs)} attempts, want 3 (2 failures then success)"
@@ -69,7 +71,9 @@ async def test_transient_failures_are_retried_with_backoff(http_receiver: HttpRe
 
 async def test_client_errors_are_final_and_secret_free(http_receiver: HttpReceiver) -> None:
     http_receiver.fail_next(5, status=400)
-    config = WebhookConfig(url=http_receiver.url, secret=SECRET, initial_backoff=0.01)
+    config = WebhookConfig(
+        url=http_receiver.url, secret=SECRET, max_attempts=4, initial_backoff=0.01
+    )
     with pytest.raises(NotifierError, match="answered HTTP 400") as info:
         await WebhookNotifier(config).send(Notification(event="e", title="t", message="m"))
     assert len(http_receiver.requests) == 1, "a 400 must not be retried"

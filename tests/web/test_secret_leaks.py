@@ -82,6 +82,75 @@ async def test_every_kind_of_secret_stays_out_of_answers_logs_and_database(
         json={"server": "bad_host!", "username": "bot", "password": registry_pw},
     )
 
+    # Jobs, variable groups and notification channels: every value they seal.
+    job_secret, group_secret = "job-env-secret-0a9b8c", "group-value-secret-7d6e5f"
+    slack_url = "http://127.0.0.1:9/services/T1/B2/slack-url-secret-3c4d"
+    hook_secret, smtp_password = "whsec-leak-test-0123456789", "smtp-password-secret-1e2f"
+    for value, label in (
+        (job_secret, "job env value"),
+        (group_secret, "variable group value"),
+        (slack_url, "slack webhook url"),
+        ("slack-url-secret-3c4d", "slack webhook token"),
+        (hook_secret, "webhook secret"),
+        (smtp_password, "smtp password"),
+    ):
+        client.tracker.add(value, label)
+    project = (
+        await client.post(f"orgs/{world.org}/projects", token=owner.token, json={"name": "P"})
+    ).ok(201)["id"]
+    jobs = f"orgs/{world.org}/projects/{project}/jobs"
+    job = await client.post(
+        jobs,
+        token=owner.token,
+        json={"name": "j", "schedule": "@daily", "image": "busybox", "env": {"T": job_secret}},
+    )
+    job_id = job.ok(201)["id"]
+    await client.post(
+        f"orgs/{world.org}/variable-groups",
+        token=owner.token,
+        json={"name": "shared", "variables": {"G": group_secret}},
+    )
+    channel_bodies = [
+        {"name": "slack", "kind": "slack", "config": {"url": slack_url}},
+        {
+            "name": "hook",
+            "kind": "webhook",
+            "config": {"url": "http://127.0.0.1:9/hook", "secret": hook_secret},
+        },
+        {
+            "name": "mail",
+            "kind": "email",
+            "config": {
+                "host": "127.0.0.1",
+                "port": 9,
+                "sender": "a@example.com",
+                "to": ["b@example.com"],
+                "username": "u",
+                "password": smtp_password,
+            },
+        },
+    ]
+    for body in channel_bodies:
+        verified = await client.post(  # unreachable: refused, and the error echoes nothing
+            f"orgs/{world.org}/notification-channels", token=owner.token, json=body
+        )
+        verified.problem(422)
+        made = await client.post(
+            f"orgs/{world.org}/notification-channels",
+            token=owner.token,
+            json={**body, "verify": False},
+        )
+        channel_id = made.ok(201)["id"]
+        await client.post(
+            f"orgs/{world.org}/notification-channels/{channel_id}/test", token=owner.token
+        )
+        await client.get(
+            f"orgs/{world.org}/notification-channels/{channel_id}/deliveries", token=owner.token
+        )
+    await client.post(f"{jobs}/{job_id}/trigger", token=owner.token)
+    for path in (jobs, f"{jobs}/{job_id}", f"{jobs}/{job_id}/env", f"{jobs}/{job_id}/runs"):
+        await client.get(path, token=owner.token)
+
     # Read everything there is to read, with every kind of credential, and fail on purpose.
     for credential in (owner.token, personal["secret"], agent["secret"], world.read_token):
         for path in (
@@ -95,6 +164,9 @@ async def test_every_kind_of_secret_stays_out_of_answers_logs_and_database(
             f"orgs/{world.org}/audit-events",
             f"orgs/{world.org}/projects",
             f"orgs/{world.org}/registry-credentials",
+            f"orgs/{world.org}/variable-groups",
+            f"orgs/{world.org}/notification-channels",
+            f"orgs/{world.org}/events",
         ):
             await client.get(path, token=credential)
     await client.post("auth/login", json={"email": owner.email, "password": PASSWORD})

@@ -15,12 +15,15 @@ def blueprints() -> list[Blueprint]:
         audit,
         auth,
         deployments,
+        jobs,
         members,
+        notifications,
         orgs,
         projects,
         service_logs,
         services,
         tokens,
+        variables,
     )
 
     return [
@@ -32,5 +35,8 @@ def blueprints() -> list[Blueprint]:
         services.bp,
         service_logs.bp,
         deployments.bp,
+        variables.bp,
+        jobs.bp,
+        notifications.bp,
         audit.bp,
     ]

@@ -6,7 +6,8 @@ The reconciler is four parts, each owning one concern, run in order by
 * :class:`~.cleanup.GarbageCollector`: objects of deleted services and projects;
 * :class:`~.rollouts.Rollouts`: start, judge, end and revert deployments;
 * :class:`~.routes.RouteSync`: routes follow the nodes that run ready pods;
-* :class:`~.drift.DriftRepair`: re-apply what someone changed under us.
+* :class:`~.drift.DriftRepair`: re-apply what someone changed under us;
+* :class:`~.jobs.JobSync`: cron jobs' CronJobs applied, manual runs started, runs recorded.
 
 A pass is idempotent and keeps no state that matters across restarts: a deployment marked
 ``deploying`` is re-applied (server-side apply of the same objects is a no-op) and judged
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -27,6 +29,7 @@ from meshploy_core.deploys.reconciler.applier import Applier
 from meshploy_core.deploys.reconciler.cleanup import GarbageCollector
 from meshploy_core.deploys.reconciler.config import ReconcilerConfig
 from meshploy_core.deploys.reconciler.drift import DriftRepair
+from meshploy_core.deploys.reconciler.jobs import JobSync
 from meshploy_core.deploys.reconciler.rollouts import Rollouts
 from meshploy_core.deploys.reconciler.routes import RouteSync
 from meshploy_core.kube.adapter import KubeAdapter, KubeError
@@ -46,13 +49,18 @@ class Reconciler:
         kube: KubeAdapter,
         config: ReconcilerConfig | None = None,
         logins: PullLogins | None = None,
+        job_log_retention: timedelta = timedelta(days=7),
     ) -> None:
         config = config or ReconcilerConfig()
-        applier = Applier(kube, logins or PullLogins())
+        logins = logins or PullLogins()
+        applier = Applier(kube, logins)
         self.garbage = GarbageCollector(sessions, kube)
         self.rollouts = Rollouts(sessions, kube, applier, config)
         self.routes = RouteSync(sessions, kube)
         self.drift = DriftRepair(sessions, kube, applier, config)
+        self.jobs = JobSync(
+            sessions, kube, logins, log_retention=job_log_retention, interval=config.drift_interval
+        )
 
     def parts(self) -> list[tuple[str, Callable[[], Awaitable[None]]]]:
         """The parts of a pass, in order."""
@@ -61,6 +69,7 @@ class Reconciler:
             ("deployments", self.rollouts.advance),
             ("routes", self.routes.sync),
             ("drift", self.drift.repair),
+            ("jobs", self.jobs.sync),
         ]
 
     async def run_once(self) -> None:

@@ -23,12 +23,34 @@ from meshploy_core.deploys.reconciler import targets
 from meshploy_core.deploys.reconciler.applier import Applier
 from meshploy_core.deploys.reconciler.config import ReconcilerConfig
 from meshploy_core.deploys.reconciler.targets import Target
+from meshploy_core.events import EventKind, record_event
 from meshploy_core.kube import state
 from meshploy_core.kube.adapter import KubeAdapter
 from meshploy_core.kube.rollout import Phase, evaluate
 from meshploy_core.kube.spec import LABEL_SERVICE
 
 log = logging.getLogger(__name__)
+
+
+async def _event(
+    session: AsyncSession, target: Target, kind: EventKind, title: str, message: str = ""
+) -> None:
+    """Record a deployment event (delivered to channels later, by the delivery worker)."""
+    await record_event(
+        session,
+        kind,
+        org_id=target.org.id,
+        project_id=target.project.id,
+        title=title,
+        message=message,
+        subject=("deployment", target.id),
+        details={
+            "project": target.project.slug,
+            "service": target.service.name,
+            "image": target.spec.image,
+            "deployment_id": str(target.id),
+        },
+    )
 
 
 @dataclass
@@ -81,6 +103,13 @@ class Rollouts:
                 f"deploying {spec.image} to namespace {spec.namespace} "
                 f"({spec.replicas} replica(s))",
             )
+            await _event(
+                session,
+                target,
+                EventKind.DEPLOYMENT_STARTED,
+                f"{target.service.name} deploying {spec.image}",
+                f"deployment {target.id} of {target.project.slug}/{target.service.name} started",
+            )
             await session.commit()
         await self._apply(target)
 
@@ -114,7 +143,26 @@ class Rollouts:
         )
         if verdict.phase is Phase.COMPLETE:
             async with self.sessions() as session:
-                await self._finish(session, dep.id, "healthy", None, f"healthy: {verdict.message}")
+                done = await self._finish(
+                    session, dep.id, "healthy", None, f"healthy: {verdict.message}"
+                )
+                if done:
+                    name = f"{target.project.slug}/{target.service.name}"
+                    await _event(
+                        session,
+                        target,
+                        EventKind.DEPLOYMENT_HEALTHY,
+                        f"{target.service.name} is healthy on {spec.image}",
+                        f"deployment {dep.id} of {name}: {verdict.message}",
+                    )
+                    if dep.rollback_of is not None:
+                        await _event(
+                            session,
+                            target,
+                            EventKind.DEPLOYMENT_ROLLED_BACK,
+                            f"{target.service.name} rolled back to {spec.image}",
+                            f"{name} runs deployment {dep.rollback_of}'s snapshot again",
+                        )
                 await session.commit()
             return
         if verdict.phase is Phase.FAILED:
@@ -134,7 +182,7 @@ class Rollouts:
         status: str,
         reason: str | None,
         message: str | None = None,
-    ) -> None:
+    ) -> bool:
         result = await session.execute(
             update(Deployment)
             .where(Deployment.id == deployment_id, Deployment.status.in_(("queued", "deploying")))
@@ -142,19 +190,39 @@ class Rollouts:
             .returning(Deployment.id)
         )
         self._applied.discard(deployment_id)
-        if result.first() is not None:
-            level = "info" if status in ("healthy", "superseded") else "error"
-            await add_event(session, deployment_id, message or f"{status}: {reason}", level=level)
+        if result.first() is None:
+            return False
+        level = "info" if status in ("healthy", "superseded") else "error"
+        await add_event(session, deployment_id, message or f"{status}: {reason}", level=level)
+        return True
 
     async def _end_and_revert(self, target: Target, status: str, reason: str) -> None:
         """End the deployment and put the cluster back on the last healthy one, if any."""
+        name = f"{target.project.slug}/{target.service.name}"
         async with self.sessions() as session:
-            await self._finish(session, target.id, status, reason)
+            ended = await self._finish(session, target.id, status, reason)
             previous = await targets.last_healthy(session, target)
+            if ended and status == "failed":
+                await _event(
+                    session,
+                    target,
+                    EventKind.DEPLOYMENT_FAILED,
+                    f"{target.service.name} failed to deploy {target.spec.image}",
+                    f"deployment {target.id} of {name}: {reason}",
+                )
             if previous is not None:
                 await add_event(
                     session, target.id, f"reverting the cluster to deployment {previous.id}"
                 )
+                if ended:
+                    await _event(
+                        session,
+                        target,
+                        EventKind.DEPLOYMENT_ROLLED_BACK,
+                        f"{target.service.name} rolled back to {previous.spec.image}",
+                        f"deployment {target.id} of {name} {status}; the cluster is back on "
+                        f"deployment {previous.id}",
+                    )
             await session.commit()
         if previous is not None:
             problem = await self.applier.apply(previous)

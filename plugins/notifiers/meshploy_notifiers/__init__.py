@@ -1,1 +1,1 @@
-"""Built-in notifiers. Today: the signed webhook."""
+"""Built-in notifiers: Slack, Discord, email over SMTP and the signed webhook."""

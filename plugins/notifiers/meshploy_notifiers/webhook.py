@@ -6,8 +6,10 @@ Each delivery carries::
     X-Meshploy-Signature: sha256=<hex HMAC-SHA256(secret, "<timestamp>.<raw body>")>
 
 A receiver recomputes the HMAC over the raw body and rejects stale timestamps (replays).
-Connection errors, timeouts, 429 and 5xx answers are retried with exponential backoff; other
-4xx answers are final. The secret never appears in errors or logs.
+With ``max_attempts`` above 1, connection errors, timeouts, 429 and 5xx answers are retried
+with exponential backoff; other 4xx answers are final. The default is one attempt per send:
+Meshploy's delivery worker retries channels itself, with backoff, and records each attempt.
+The secret never appears in errors or logs.
 """
 
 from __future__ import annotations
@@ -54,7 +56,7 @@ class WebhookConfig:
 
     url: str
     secret: str = field(repr=False)
-    max_attempts: int = 4
+    max_attempts: int = 1
     initial_backoff: float = 0.5
     timeout: float = 10.0
 

@@ -1,0 +1,1 @@
+"""Cron jobs: a project's scheduled commands, their runs and the runs' logs."""

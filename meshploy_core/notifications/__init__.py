@@ -1,0 +1,1 @@
+"""Notification channels: where events are delivered (Slack, Discord, email, webhooks)."""

@@ -1,0 +1,1 @@
+"""Variable groups: named, sealed sets of environment variables shared by services and jobs."""
