@@ -10,6 +10,11 @@ from __future__ import annotations
 
 import pytest
 
+from tests.fixtures import offline
+
+# Test traffic never leaves the machine: refuse it in this process before it is sent.
+offline.install()
+
 pytest_plugins = [
     "tests.fixtures.postgres",
     "tests.fixtures.kube",
